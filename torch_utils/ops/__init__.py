@@ -1,0 +1,1 @@
+"""Custom ops of the generators: reference implementations and faster paths, chosen in paths.py."""
