@@ -109,3 +109,18 @@ class RenderResult:
     precision: str = "float32"
     error: str | None = None              # what went wrong, in words for the user
     message: str | None = None            # something the user should know (renderer restarted, ...)
+
+
+CLIP_FORMATS = ("mp4", "gif", "png")
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """An offline, frame-exact clip: one RenderArgs per frame (the GUI computes them from its
+    animation or keyframes), encoded to MP4 (H.264), GIF, or a folder of PNGs."""
+
+    out_path: str
+    frames: tuple[RenderArgs, ...]
+    fps: float = 30.0
+    format: str = "mp4"                   # one of CLIP_FORMATS; "png" writes OUT_PATH/frame_00000.png ...
+    size: int | None = None               # output height in pixels (width follows the aspect); None = native

@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""StyleGAN3 / StyleGAN2 visualizer.
+
+    python visualizer.py [MODEL ...] [--capture-dir DIR] [--browse-dir DIR] [--device D]   open the GUI
+    python visualizer.py info MODEL                                                       model summary
+    python visualizer.py convert IN.pkl OUT.safetensors                                   official pickle -> native
+    python visualizer.py render MODEL --seed N [...] --out OUT.png                         one frame, headless
+
+The GUI process never imports torch; headless subcommands run the same renderer in this process.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+
+def _subcommands() -> dict[str, Callable[[list[str]], int]]:
+    def info(argv: list[str]) -> int:
+        from renderer.cli import info_main
+        return info_main(argv)
+
+    def convert(argv: list[str]) -> int:
+        from renderer.cli import convert_main
+        return convert_main(argv)
+
+    def render(argv: list[str]) -> int:
+        from renderer.cli_render import render_main
+        return render_main(argv)
+
+    return {"info": info, "convert": convert, "render": render}
+
+
+def main(argv: list[str]) -> int:
+    commands = _subcommands()
+    if argv and argv[0] in commands:
+        return commands[argv[0]](argv[1:])
+    from viz.app import main as gui_main
+    return gui_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
