@@ -1,0 +1,123 @@
+"""Shared fixtures: reference data of the official implementation, tiny model files, a virtual screen."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _find_reference_dir() -> Path:
+    for candidate in (os.environ.get("VIZ_REFERENCE_DIR"), ROOT / "shared" / "reference", ROOT.parent / "shared" / "reference"):
+        if candidate and Path(candidate, "README.md").exists():
+            return Path(candidate)
+    return ROOT.parent / "shared" / "reference"
+
+
+REFERENCE_DIR = _find_reference_dir()
+
+
+class Reference:
+    """One reference .npz: state dict, constructor kwargs, inputs and official outputs."""
+
+    def __init__(self, name: str) -> None:
+        path = REFERENCE_DIR / f"{name}.npz"
+        if not path.exists():
+            pytest.skip(f"reference data {path} not found (set VIZ_REFERENCE_DIR)")
+        self.name = name
+        self.data = np.load(path)
+        self.init_kwargs = json.loads(str(self.data["init_kwargs"]))
+        self.class_name = str(self.data["class_name"])
+        self.family = "stylegan3" if "stylegan3" in self.class_name else "stylegan2"
+        self.meta = json.loads(str(self.data["meta"]))
+        self.layer_table = json.loads(str(self.data["layer_table"]))
+
+    def state_dict(self) -> dict:
+        import torch
+
+        return {k[3:]: torch.from_numpy(np.array(self.data[k])) for k in self.data.files if k.startswith("sd/")}
+
+    def hooks(self) -> dict[str, np.ndarray]:
+        return {k[5:]: self.data[k] for k in self.data.files if k.startswith("hook/")}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.data[key]
+
+    def build(self):
+        """Our generator with the reference weights, in eval mode."""
+        from renderer.networks import build_generator
+
+        G = build_generator(self.family, self.init_kwargs)
+        G.load_state_dict(self.state_dict())
+        return G.eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="session")
+def reference():
+    """reference(name) -> Reference, e.g. reference('sg3t_small')."""
+    cache: dict[str, Reference] = {}
+
+    def get(name: str) -> Reference:
+        if name not in cache:
+            cache[name] = Reference(name)
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, reference) -> Path:
+    """A native checkpoint of the small StyleGAN3-T reference network (64 px)."""
+    from renderer.models import save_generator
+
+    path = tmp_path_factory.mktemp("models") / "sg3t_small.safetensors"
+    save_generator(reference("sg3t_small").build(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_sg2_model(tmp_path_factory, reference) -> Path:
+    """A native checkpoint of the small StyleGAN2 reference network (64 px)."""
+    from renderer.models import save_generator
+
+    path = tmp_path_factory.mktemp("models") / "sg2_small.safetensors"
+    save_generator(reference("sg2_small").build(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def xdisplay():
+    """A virtual X screen (Xvfb) for GUI tests; sets DISPLAY for this process and its children."""
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        pytest.skip("Xvfb is not installed (apt-get install -y --no-install-recommends xvfb)")
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(
+        [xvfb, "-displayfd", str(write_fd), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
+        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as f:
+        number = f.readline().strip()
+    if not number:
+        proc.kill()
+        pytest.fail("Xvfb did not report a display number")
+    old = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = f":{number}"
+    yield f":{number}"
+    proc.terminate()
+    proc.wait(timeout=10)
+    if old is None:
+        os.environ.pop("DISPLAY", None)
+    else:
+        os.environ["DISPLAY"] = old
