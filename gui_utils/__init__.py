@@ -1,0 +1,1 @@
+"""Generic window, OpenGL texture, ImGui and font helpers. Knows nothing about GANs (or torch)."""

@@ -1,0 +1,73 @@
+"""Feeds synthetic mouse clicks and key presses into Dear ImGui's input queue, one event group per
+frame, exactly as the GLFW backend would: for tests and scripted documentation screenshots."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from imgui_bundle import imgui
+
+from gui_utils.imgui_utils import items
+
+_MODIFIERS = {
+    "ctrl": (imgui.Key.left_ctrl, imgui.Key.mod_ctrl),
+    "shift": (imgui.Key.left_shift, imgui.Key.mod_shift),
+    "alt": (imgui.Key.left_alt, imgui.Key.mod_alt),
+}
+
+
+def key_by_name(name: str) -> imgui.Key:
+    """'right_arrow', 'space', 'f1', 's', 'escape', ... -> imgui.Key."""
+    lookup = {"left": "left_arrow", "right": "right_arrow", "up": "up_arrow", "down": "down_arrow"}
+    return getattr(imgui.Key, lookup.get(name, name))
+
+
+class ScriptedInput:
+    """Queue input; call `feed()` once per frame before imgui.new_frame()."""
+
+    def __init__(self) -> None:
+        self._frames: deque[list] = deque()
+
+    @property
+    def idle(self) -> bool:
+        return not self._frames
+
+    def click(self, x: float, y: float) -> None:
+        self._frames.append([("pos", x, y)])
+        self._frames.append([("pos", x, y), ("button", True)])
+        self._frames.append([("button", False)])
+
+    def click_item(self, label: str) -> bool:
+        """Click the centre of the item drawn with `label`; False (and a scroll request) if it is not visible."""
+        rect = items.rects.get(label)
+        if rect is None or not rect.visible:
+            items.scroll_to = label
+            return False
+        self.click(*rect.center)
+        return True
+
+    def drag(self, start: tuple[float, float], end: tuple[float, float], steps: int = 4) -> None:
+        self._frames.append([("pos", *start), ("button", True)])
+        for i in range(1, steps + 1):
+            t = i / steps
+            self._frames.append([("pos", start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1]))])
+        self._frames.append([("button", False)])
+
+    def press(self, key: str, modifiers: tuple[str, ...] = ()) -> None:
+        code = key_by_name(key)
+        down = [("key", m, True) for name in modifiers for m in _MODIFIERS[name]]
+        up = [("key", m, False) for name in modifiers for m in _MODIFIERS[name]]
+        self._frames.append(down + [("key", code, True)])
+        self._frames.append([("key", code, False)] + up)
+
+    def feed(self) -> None:
+        if not self._frames:
+            return
+        io = imgui.get_io()
+        for event in self._frames.popleft():
+            if event[0] == "pos":
+                io.add_mouse_pos_event(event[1], event[2])
+            elif event[0] == "button":
+                io.add_mouse_button_event(0, event[1])
+            else:
+                io.add_key_event(event[1], event[2])
