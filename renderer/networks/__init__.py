@@ -3,6 +3,7 @@ constructor arguments (as a pickle records them), so state-dict names and shapes
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from torch import nn
@@ -18,7 +19,10 @@ def build_generator(family: str, init_kwargs: dict[str, Any]) -> nn.Module:
         from renderer.networks.stylegan2 import Generator
     else:
         raise ValueError(f"unknown generator family {family!r}; known: {', '.join(FAMILIES)}")
-    return Generator(**init_kwargs)
+    G = Generator(**init_kwargs)
+    if not hasattr(G, "init_kwargs"):  # the native format records the constructor arguments
+        G.init_kwargs = copy.deepcopy(dict(init_kwargs))
+    return G
 
 
 def family_label(G: nn.Module) -> str:
