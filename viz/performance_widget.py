@@ -1,0 +1,72 @@
+"""Performance: GUI and render frame-time plots, FPS limit, vsync, where the renderer runs, force
+fp32, device, op path and precision (bfloat16 is a labelled low-precision preview)."""
+
+from __future__ import annotations
+
+import numpy as np
+from imgui_bundle import imgui, implot
+
+from gui_utils import imgui_utils
+from gui_utils.imgui_utils import checkbox
+from renderer.protocol import DEVICES, OP_PATHS, PRECISIONS
+
+FPS_LIMIT_RANGE = (5, 240)
+PRECISION_LABELS = {"float32": "float32", "bfloat16": "bfloat16 (low-precision preview)"}
+
+
+class PerformanceWidget:
+    def __init__(self, viz) -> None:
+        self.viz = viz
+        self.device = viz.options.device
+        self.op_path = "auto"
+        self.precision = "float32"
+        self.force_fp32 = True
+
+    def __call__(self, show: bool) -> None:
+        viz = self.viz
+        viz.set_args(device=self.device, op_path=self.op_path, precision=self.precision, force_fp32=self.force_fp32)
+        if show:
+            self._draw()
+
+    def _plot(self, title: str, times, label: str) -> None:
+        lay = self.viz.layout
+        ys = np.asarray(times, dtype=np.float64) * 1e3
+        if implot.begin_plot(title, imgui.ImVec2(-1, lay.plot_height), implot.Flags_.no_legend | implot.Flags_.no_menus):
+            implot.setup_axes("", "ms", implot.AxisFlags_.no_tick_labels, implot.AxisFlags_.auto_fit)
+            implot.setup_axis_limits(implot.ImAxis_.x1, 0, max(1, len(ys)), implot.Cond_.always)
+            if len(ys):
+                implot.plot_line(label, np.arange(len(ys), dtype=np.float64), ys)
+            implot.end_plot()
+
+    def _draw(self) -> None:
+        viz = self.viz
+        gui = np.mean(list(viz.gui_times)[-30:]) if viz.gui_times else 0.0
+        render = np.mean(list(viz.render_times)[-30:]) if viz.render_times else 0.0
+        self._plot(f"GUI frame {gui * 1e3:.1f} ms ({1 / gui if gui else 0:.0f} fps)###gui", viz.gui_times, "GUI")
+        self._plot(f"Render {render * 1e3:.1f} ms###render", viz.render_times, "render")
+        _, viz.fps_limit = imgui.slider_int("FPS limit", viz.fps_limit, *FPS_LIMIT_RANGE)
+        changed, vsync = checkbox("Vertical sync", viz.vsync)
+        if changed:
+            viz.set_vsync(vsync)
+        imgui.same_line()
+        changed, own = checkbox("Renderer in its own process", not viz.in_process)
+        if changed:
+            viz.restart_renderer(in_process=not own)
+        imgui_utils.help_marker("In this process the GUI imports torch and a renderer crash takes it down.")
+        _, self.force_fp32 = checkbox("Force fp32", self.force_fp32)
+        imgui_utils.help_marker("Run the official fp16 layers in float32 (fp16 only ever runs on CUDA).")
+        self.device = self._combo("Device", self.device, DEVICES)
+        self.op_path = self._combo("Op path", self.op_path, OP_PATHS)
+        self.precision = self._combo("Precision", self.precision, PRECISIONS, PRECISION_LABELS)
+        result = viz.result
+        imgui.text_disabled(f"Running on {result.device or '?'}, ops: {result.op_path or '?'}, {result.precision}")
+
+    @staticmethod
+    def _combo(label: str, value: str, options, labels: dict[str, str] | None = None) -> str:
+        options = list(options)
+        if value not in options:
+            options.append(value)       # e.g. --device cuda:1
+        names = [labels.get(o, o) if labels else o for o in options]
+        changed, idx = imgui.combo(label, options.index(value), names)
+        imgui_utils.items.record(label)
+        return options[idx] if changed else value

@@ -1,0 +1,46 @@
+"""The status line at the bottom: the newest error or note on the left, timings on the right."""
+
+from __future__ import annotations
+
+from imgui_bundle import imgui
+
+from viz.image_view import ERROR_COLOR
+
+
+class StatusBar:
+    def __init__(self, viz) -> None:
+        self.viz = viz
+
+    def text(self) -> tuple[str, bool]:
+        """(text, is_error)."""
+        viz = self.viz
+        if viz.result.error:
+            return viz.result.error.splitlines()[0], True
+        note = viz.current_note
+        if note:
+            return note, False
+        if viz.client is not None and viz.client.is_busy:
+            return "rendering ...", False
+        return "ready (F1: shortcuts)", False
+
+    def __call__(self, show: bool) -> None:
+        viz, lay = self.viz, self.viz.layout
+        win_w, win_h = viz.size
+        imgui.set_next_window_pos(imgui.ImVec2(0, win_h - lay.status_height))
+        imgui.set_next_window_size(imgui.ImVec2(win_w, lay.status_height))
+        flags = (imgui.WindowFlags_.no_decoration | imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_saved_settings
+                 | imgui.WindowFlags_.no_scroll_with_mouse)
+        imgui.begin("Status", None, flags)
+        text, is_error = self.text()
+        if is_error:
+            imgui.text_colored(imgui.ImVec4(*ERROR_COLOR), f"Error: {text}")
+        else:
+            imgui.text(text)
+        result = viz.result
+        right = f"render {result.render_time * 1e3:.0f} ms | {result.device or '-'} | ops {result.op_path or '-'}"
+        if viz.texture.width:
+            right = f"{viz.texture.width}x{viz.texture.height} | " + right
+        width = imgui.calc_text_size(right).x
+        imgui.same_line(max(imgui.get_cursor_pos_x(), win_w - width - lay.px(12)))
+        imgui.text_disabled(right)
+        imgui.end()

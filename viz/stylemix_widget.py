@@ -1,0 +1,65 @@
+"""Style mixing: the chosen ws rows come from the mix seed's W; Anim walks the mix seed."""
+
+from __future__ import annotations
+
+from imgui_bundle import imgui
+
+from gui_utils import imgui_utils
+from gui_utils.imgui_utils import button, checkbox, grayed_out
+
+
+class StyleMixWidget:
+    def __init__(self, viz) -> None:
+        self.viz = viz
+        self.seed = 0
+        self.rows: set[int] = set()
+        self.anim = False
+        self.speed = 1.0           # mix seeds per second
+        self._anim_pos = 0.0
+
+    def seed_at(self, t: float) -> int:
+        return self.seed + (int(self._anim_pos + self.speed * t) if self.anim else 0)
+
+    def args_at(self, args, t: float):
+        return args.replace(mix_seed=self.seed_at(t)) if self.rows else args
+
+    def __call__(self, show: bool) -> None:
+        viz = self.viz
+        num_ws = viz.model_info.num_ws
+        self.rows = {r for r in self.rows if r < num_ws} if num_ws else self.rows
+        if self.anim:
+            self._anim_pos += self.speed * viz.frame_dt
+            whole = int(self._anim_pos)
+            self.seed += whole
+            self._anim_pos -= whole
+        if self.rows:
+            viz.set_args(mix_seed=self.seed, mix_rows=tuple(sorted(self.rows)))
+        if show:
+            self._draw(num_ws)
+
+    def _draw(self, num_ws: int) -> None:
+        lay = self.viz.layout
+        with grayed_out(num_ws == 0):
+            with imgui_utils.item_width(lay.small_input_width * 1.5):
+                changed, seed = imgui.input_int("Mix seed", self.seed)
+            imgui_utils.items.record("Mix seed")
+            if changed:
+                self.seed = max(0, seed)
+            imgui.same_line()
+            _, self.anim = checkbox("Anim##mix", self.anim)
+            imgui.same_line()
+            with imgui_utils.item_width(lay.small_input_width):
+                _, self.speed = imgui.input_float("seeds/s##mix", self.speed, 0.0, 0.0, "%.1f")
+            imgui.text("Rows from the mix seed:")
+            per_line = max(1, int((lay.pane_width - lay.px(40)) // lay.px(56)))
+            for row in range(num_ws):
+                if row % per_line:
+                    imgui.same_line()
+                changed, on = checkbox(f"{row}##mixrow", row in self.rows)
+                if changed:
+                    (self.rows.add if on else self.rows.discard)(row)
+            if button("All rows", lay.button_width):
+                self.rows = set(range(num_ws))
+            imgui.same_line()
+            if button("No rows", lay.button_width):
+                self.rows = set()

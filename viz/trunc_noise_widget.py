@@ -1,0 +1,50 @@
+"""Truncation (psi, cutoff) and noise (mode, seed; greyed out when the model has no noise inputs)."""
+
+from __future__ import annotations
+
+from imgui_bundle import imgui
+
+from gui_utils import imgui_utils
+from gui_utils.imgui_utils import grayed_out
+from renderer.protocol import NOISE_MODES
+
+PSI_RANGE = (-1.0, 2.0)
+
+
+class TruncNoiseWidget:
+    def __init__(self, viz) -> None:
+        self.viz = viz
+        self.psi = 1.0
+        self.cutoff: int | None = None         # None: all rows
+        self.noise_mode = "const"
+        self.noise_seed = 0
+
+    def __call__(self, show: bool) -> None:
+        viz = self.viz
+        info = viz.model_info
+        num_ws = info.num_ws
+        cutoff = None if (self.cutoff is None or (num_ws and self.cutoff >= num_ws)) else self.cutoff
+        viz.set_args(trunc_psi=self.psi, trunc_cutoff=cutoff)
+        if info.has_noise:
+            viz.set_args(noise_mode=self.noise_mode, noise_seed=self.noise_seed)
+        if not show:
+            return
+        _, self.psi = imgui.slider_float("Truncation psi", self.psi, *PSI_RANGE, "%.2f")
+        imgui_utils.items.record("Truncation psi")
+        with grayed_out(num_ws == 0):
+            value = num_ws if cutoff is None else cutoff
+            changed, value = imgui.slider_int("Cutoff (rows)", value, 0, max(num_ws, 1),
+                                              "all" if cutoff is None and num_ws else "%d")
+            if changed:
+                self.cutoff = None if value >= num_ws else value
+        with grayed_out(not info.has_noise):
+            idx = NOISE_MODES.index(self.noise_mode)
+            changed, idx = imgui.combo("Noise mode", idx, list(NOISE_MODES))
+            if changed:
+                self.noise_mode = NOISE_MODES[idx]
+            with grayed_out(self.noise_mode != "random"):
+                changed, seed = imgui.input_int("Noise seed", self.noise_seed)
+                if changed:
+                    self.noise_seed = max(0, seed)
+        if info.family and not info.has_noise:
+            imgui.text_disabled("This model has no noise inputs.")
