@@ -54,10 +54,15 @@ class ItemRegistry:
         self.rects, self._frame = self._frame, {}
 
     def record(self, label: str) -> None:
+        """Call right after drawing the item; `visible` means wholly inside its window."""
         lo, hi = imgui.get_item_rect_min(), imgui.get_item_rect_max()
-        self._frame[label] = ItemRect(lo.x, lo.y, hi.x, hi.y, imgui.is_item_visible())
+        win_lo, win_size = imgui.get_window_pos(), imgui.get_window_size()
+        inside = (lo.x >= win_lo.x and lo.y >= win_lo.y and hi.x <= win_lo.x + win_size.x
+                  and hi.y <= win_lo.y + win_size.y)
+        visible = imgui.is_item_visible() and inside
+        self._frame[label] = ItemRect(lo.x, lo.y, hi.x, hi.y, visible)
         if self.scroll_to == label:
-            if not imgui.is_item_visible():
+            if not visible:
                 imgui.set_scroll_here_y(0.5)
             self.scroll_to = None
 

@@ -22,6 +22,9 @@ def key_by_name(name: str) -> imgui.Key:
     return getattr(imgui.Key, lookup.get(name, name))
 
 
+SETTLE_FRAMES = 2   # Dear ImGui trickles queued events over frames: let them land before `idle`
+
+
 class ScriptedInput:
     """Queue input; call `feed()` once per frame before imgui.new_frame()."""
 
@@ -36,6 +39,10 @@ class ScriptedInput:
         self._frames.append([("pos", x, y)])
         self._frames.append([("pos", x, y), ("button", True)])
         self._frames.append([("button", False)])
+        self._settle()
+
+    def _settle(self) -> None:
+        self._frames.extend([] for _ in range(SETTLE_FRAMES))
 
     def click_item(self, label: str) -> bool:
         """Click the centre of the item drawn with `label`; False (and a scroll request) if it is not visible."""
@@ -52,6 +59,7 @@ class ScriptedInput:
             t = i / steps
             self._frames.append([("pos", start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1]))])
         self._frames.append([("button", False)])
+        self._settle()
 
     def press(self, key: str, modifiers: tuple[str, ...] = ()) -> None:
         code = key_by_name(key)
@@ -59,6 +67,7 @@ class ScriptedInput:
         up = [("key", m, False) for name in modifiers for m in _MODIFIERS[name]]
         self._frames.append(down + [("key", code, True)])
         self._frames.append([("key", code, False)] + up)
+        self._settle()
 
     def feed(self) -> None:
         if not self._frames:

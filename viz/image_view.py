@@ -81,7 +81,7 @@ class ImageView:
         draw = imgui.get_window_draw_list()
         lay = self.viz.layout
         nyq = imgui.get_color_u32(imgui.ImVec4(*NYQUIST_COLOR))
-        draw.add_rect(imgui.ImVec2(cx - hx, cy - hy), imgui.ImVec2(cx + hx, cy + hy), nyq, 0.0, 0, lay.line_thickness)
+        draw.add_rect(imgui.ImVec2(cx - hx, cy - hy), imgui.ImVec2(cx + hx, cy + hy), nyq, 0.0, lay.line_thickness)
         info = self._layer_info()
         rate = info.sampling_rate if info is not None else None
         pad = lay.px(4)
@@ -90,7 +90,7 @@ class ImageView:
         if info is not None and rate and info.cutoff:
             r = min(1.0, 2 * info.cutoff / rate)
             cut = imgui.get_color_u32(imgui.ImVec4(*CUTOFF_COLOR))
-            draw.add_rect(imgui.ImVec2(cx - hx * r, cy - hy * r), imgui.ImVec2(cx + hx * r, cy + hy * r), cut, 0.0, 0,
+            draw.add_rect(imgui.ImVec2(cx - hx * r, cy - hy * r), imgui.ImVec2(cx + hx * r, cy + hy * r), cut, 0.0,
                           lay.line_thickness)
             draw.add_text(imgui.ImVec2(cx - hx * r + pad, cy + hy * r + pad), cut, f"cutoff f_c {info.cutoff:g}")
 
