@@ -5,6 +5,8 @@
     python visualizer.py info MODEL                                                       model summary
     python visualizer.py convert IN.pkl OUT.safetensors                                   official pickle -> native
     python visualizer.py render MODEL --seed N [...] --out OUT.png                         one frame, headless
+    python visualizer.py equivariance MODEL --num N [--seed S]                            EQ-T, EQ-T frac, EQ-R (dB)
+    python visualizer.py spectrum SOURCE [SOURCE ...] [--num N] [--layers]                average / per-layer spectra
 
 The GUI process never imports torch; headless subcommands run the same renderer in this process.
 """
@@ -28,7 +30,15 @@ def _subcommands() -> dict[str, Callable[[list[str]], int]]:
         from renderer.cli_render import render_main
         return render_main(argv)
 
-    return {"info": info, "convert": convert, "render": render}
+    def equivariance(argv: list[str]) -> int:
+        from renderer.cli_analysis import equivariance_main
+        return equivariance_main(argv)
+
+    def spectrum(argv: list[str]) -> int:
+        from renderer.cli_analysis import spectrum_main
+        return spectrum_main(argv)
+
+    return {"info": info, "convert": convert, "render": render, "equivariance": equivariance, "spectrum": spectrum}
 
 
 def main(argv: list[str]) -> int:

@@ -44,6 +44,24 @@ class ImageFolderSource:
     def __len__(self) -> int:
         return len(self.names())
 
+    def _open(self, name: str, archive: zipfile.ZipFile | None) -> Image.Image:
+        if archive is not None:
+            return Image.open(io.BytesIO(archive.read(name)))
+        return Image.open(os.path.join(self.path, name))
+
+    def native_resolution(self) -> int:
+        """Width of the first image (the resolution to use when no model sets one)."""
+        names = self.names()
+        if not names:
+            raise FileNotFoundError(f"{self.path}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+        archive = zipfile.ZipFile(self.path) if zipfile.is_zipfile(self.path) else None
+        try:
+            with self._open(names[0], archive) as im:
+                return im.width
+        finally:
+            if archive is not None:
+                archive.close()
+
     def _to_array(self, image: Image.Image) -> np.ndarray:
         image = image.convert("RGB" if self.channels == 3 else "L")
         if image.size != (self.resolution, self.resolution):
@@ -60,12 +78,8 @@ class ImageFolderSource:
             for start in range(0, len(names), batch_size):
                 arrays = []
                 for name in names[start:start + batch_size]:
-                    if archive is not None:
-                        with Image.open(io.BytesIO(archive.read(name))) as im:
-                            arrays.append(self._to_array(im))
-                    else:
-                        with Image.open(os.path.join(self.path, name)) as im:
-                            arrays.append(self._to_array(im))
+                    with self._open(name, archive) as im:
+                        arrays.append(self._to_array(im))
                 yield np.stack(arrays)
         finally:
             if archive is not None:
