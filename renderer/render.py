@@ -1,0 +1,247 @@
+"""RenderArgs -> RenderResult: latents, mapping, synthesis, layer capture, display.
+
+Follows DESIGN.md's conventions so that seeds, fractional seeds, truncation and transforms give
+the official tools' images. The input transform is an argument of each call; the cached network
+is never modified. render() never raises: every failure comes back as RenderResult.error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from renderer import layer_hooks
+from renderer.analysis.display import layer_frame
+from renderer.analysis.resample import untransform
+from renderer.conventions import class_from_seed, z_from_seed
+from renderer.model_cache import LoadedModel, ModelCache, ModelUnavailable
+from renderer.protocol import NOISE_MODES, OP_PATHS, PRECISIONS, RenderArgs, RenderResult
+
+
+class RenderError(Exception):
+    """A failure to report to the user as is."""
+
+
+def resolve_device(name: str) -> tuple[torch.device, str]:
+    """'auto' -> CUDA if available, else MPS, else CPU; returns the device and its label for users."""
+    name = (name or "auto").strip().lower()
+    mps_ok = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "mps" if mps_ok else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RenderError(f"Device {name!r} was asked for, but CUDA is not available "
+                              f"(torch {torch.__version__}); choose 'cpu' or 'auto'.")
+        device = torch.device(name)
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        if index >= torch.cuda.device_count():
+            raise RenderError(f"Device {name!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s).")
+        return torch.device("cuda", index), f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    if name == "mps":
+        if not mps_ok:
+            raise RenderError("Device 'mps' was asked for, but Apple's MPS backend is not available here.")
+        return torch.device("mps"), "mps"
+    if name == "cpu":
+        return torch.device("cpu"), "cpu"
+    raise RenderError(f"Unknown device {name!r}; choose auto, cpu, cuda, cuda:N or mps.")
+
+
+def load_w_file(path: str, num_ws: int, w_dim: int) -> np.ndarray:
+    """W from a .npy file of shape [num_ws, w_dim], [1, num_ws, w_dim] or [w_dim] -> [num_ws, w_dim]."""
+    try:
+        w = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise RenderError(f"Could not read W from {path}: {e}") from e
+    if w.ndim == 3 and w.shape[0] == 1:
+        w = w[0]
+    if w.shape == (w_dim,):
+        w = np.broadcast_to(w, (num_ws, w_dim))
+    if w.shape != (num_ws, w_dim):
+        raise RenderError(f"W in {Path(path).name} has shape {list(w.shape)}; this model needs "
+                          f"[{num_ws}, {w_dim}], [1, {num_ws}, {w_dim}] or [{w_dim}].")
+    return np.asarray(w, dtype=np.float32)
+
+
+def _is_out_of_memory(e: BaseException) -> bool:
+    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and "out of memory" in str(e).lower())
+
+
+class Renderer:
+    """Renders frames; keeps loaded networks between calls."""
+
+    def __init__(self) -> None:
+        self._models = ModelCache()
+
+    def render(self, args: RenderArgs, stamp: int = 0) -> RenderResult:
+        result = RenderResult(stamp=stamp, args=args, precision=args.precision)
+        start = time.perf_counter()
+        try:
+            self._render(args, result)
+        except (RenderError, ModelUnavailable) as e:
+            result.error = str(e)
+        except Exception as e:
+            if _is_out_of_memory(e):
+                self._release_memory()
+                result.error = (f"Out of memory on {result.device or 'the device'} while rendering. "
+                                "Try a smaller layer, turn off the spectrum or untransform, or render on another device.")
+            else:
+                result.error = f"Rendering failed: {type(e).__name__}: {e}"
+        result.image = result.image if result.error is None else None
+        result.render_time = time.perf_counter() - start
+        return result
+
+    def _release_memory(self) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _render(self, args: RenderArgs, result: RenderResult) -> None:
+        from torch_utils.ops import paths
+
+        device, result.device = resolve_device(args.device)
+        if args.op_path not in OP_PATHS:
+            raise RenderError(f"Unknown op path {args.op_path!r}; choose one of {', '.join(OP_PATHS)}.")
+        paths.set_path(None if args.op_path == "auto" else args.op_path)
+        try:
+            result.op_path = paths.active()
+        except (RuntimeError, ValueError) as e:
+            raise RenderError(f"Op path: {e}") from e
+        if args.precision not in PRECISIONS:
+            raise RenderError(f"Unknown precision {args.precision!r}; choose one of {', '.join(PRECISIONS)}.")
+        if args.noise_mode not in NOISE_MODES:
+            raise RenderError(f"Unknown noise mode {args.noise_mode!r}; choose one of {', '.join(NOISE_MODES)}.")
+        if not args.model:
+            raise RenderError("No model selected: give an official .pkl, a .safetensors checkpoint or a training run directory.")
+
+        model, result.message = self._models.get(args.model, device)
+        result.model = model.info
+        notes: list[str] = [result.message] if result.message else []
+        G = model.G
+
+        with torch.no_grad():
+            ws = self._ws(G, args, device, notes)
+            transform = self._network_transform(G, args, device, notes)
+            x = self._synthesize(model, ws, transform, args, device, result, notes)
+            if not torch.isfinite(x).all():
+                raise RenderError(f"The network produced NaN or Inf values in {args.layer or 'the output'}"
+                                  f"{' (bfloat16 preview: try float32)' if args.precision == 'bfloat16' else ''}.")
+            if args.untransform and transform is not None:
+                ppu = self._pixels_per_unit(model, args.layer, G)
+                x = untransform(x[None], np.asarray(args.input_transform), ppu)[0]
+            image, result.stats_all, result.stats_sel = layer_frame(
+                x, sel_channels=args.sel_channels, base_channel=args.base_channel, normalize=args.img_normalize,
+                gain_db=args.img_gain_db, fft_show=args.fft_show, fft_all=args.fft_all,
+                fft_range_db=args.fft_range_db, fft_beta=args.fft_beta)
+        result.image = np.ascontiguousarray(image)
+        result.layers = model.layers or ()
+        result.message = " ".join(notes) if notes else None
+
+    # Latents (DESIGN.md, "Conventions"): z per seed, W blended around w_avg after truncation.
+    def _mapped(self, G: nn.Module, seeds: list[int], args: RenderArgs, device: torch.device) -> torch.Tensor:
+        z = torch.from_numpy(np.stack([z_from_seed(s, G.z_dim) for s in seeds])).to(device)
+        c = torch.zeros([len(seeds), G.c_dim], device=device)
+        if G.c_dim > 0:
+            if args.class_idx is not None and not 0 <= args.class_idx < G.c_dim:
+                raise RenderError(f"Class {args.class_idx} does not exist: this model has classes 0..{G.c_dim - 1}.")
+            for i, s in enumerate(seeds):
+                label = args.class_idx if args.class_idx is not None else class_from_seed(s, G.z_dim, G.c_dim)
+                c[i, label] = 1
+        if args.trunc_cutoff is not None and args.trunc_cutoff < 0:
+            raise RenderError(f"Truncation cutoff must be >= 0, got {args.trunc_cutoff}.")
+        return G.mapping(z, c, truncation_psi=args.trunc_psi, truncation_cutoff=args.trunc_cutoff)
+
+    def _ws(self, G: nn.Module, args: RenderArgs, device: torch.device, notes: list[str]) -> torch.Tensor:
+        w_avg = G.mapping.w_avg.to(torch.float32)
+        if args.w_file:
+            ws = torch.from_numpy(load_w_file(args.w_file, G.num_ws, G.w_dim)).to(device)[None]
+        else:
+            if not args.latent:
+                raise RenderError("No latent given: RenderArgs.latent needs at least one (seed, weight).")
+            seeds = [int(s) for s, _ in args.latent]
+            weights = torch.tensor([float(w) for _, w in args.latent], device=device)
+            mapped = self._mapped(G, seeds, args, device)
+            ws = w_avg + ((mapped - w_avg) * weights[:, None, None]).sum(dim=0, keepdim=True)
+        rows = [r for r in args.mix_rows if 0 <= r < G.num_ws]
+        if len(rows) != len(args.mix_rows):
+            notes.append(f"Style-mix rows outside 0..{G.num_ws - 1} were ignored.")
+        if rows:
+            ws = ws.clone()
+            ws[:, rows] = self._mapped(G, [int(args.mix_seed)], args, device)[:, rows]
+        return ws
+
+    def _network_transform(self, G: nn.Module, args: RenderArgs, device: torch.device, notes: list[str]) -> torch.Tensor | None:
+        """inv(M) for networks with an input transform (StyleGAN3); None for the others."""
+        m = np.asarray(args.input_transform, dtype=np.float64)
+        if getattr(G, "family", "") != "stylegan3":
+            if not np.allclose(m, np.eye(3)) or args.untransform:
+                notes.append("This model has no input transform; translate, rotate and untransform do not apply.")
+            return None
+        try:
+            inverse = np.linalg.inv(m)
+        except np.linalg.LinAlgError as e:
+            raise RenderError("The input transform is not invertible.") from e
+        return torch.from_numpy(inverse).to(device=device, dtype=torch.float32)
+
+    def _synthesize(self, model: LoadedModel, ws: torch.Tensor, transform: torch.Tensor | None, args: RenderArgs,
+                    device: torch.device, result: RenderResult, notes: list[str]) -> torch.Tensor:
+        """The requested layer of batch element 0, float32 [C, H, W]; lists the layers on a model's first render."""
+        G = model.G
+        kwargs: dict = dict(noise_mode=args.noise_mode, force_fp32=args.force_fp32)
+        if transform is not None:
+            kwargs["transform"] = transform
+
+        def run() -> torch.Tensor:
+            return G.synthesis(ws, **kwargs)
+
+        layer = None if args.layer in (None, layer_hooks.OUTPUT) else args.layer
+        with self._noise_rng(args, device), self._precision(args, device, result, notes):
+            try:
+                if model.layers is None:
+                    model.layers, x = layer_hooks.list_layers(G.synthesis, run, wanted=layer)
+                    if x is None:
+                        raise KeyError(layer)
+                else:
+                    x = layer_hooks.capture_layer(G.synthesis, layer, run)
+            except KeyError:
+                names = ", ".join(info.name for info in (model.layers or ()))
+                result.layers = model.layers or ()
+                raise RenderError(f"This model has no layer {args.layer!r}. Layers: {names}.") from None
+        return x[0].to(torch.float32)
+
+    @contextlib.contextmanager
+    def _noise_rng(self, args: RenderArgs, device: torch.device):
+        """Random noise drawn from noise_seed, so a frame is reproducible; the global RNG is left as it was."""
+        if args.noise_mode != "random":
+            yield
+            return
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(args.noise_seed)
+            yield
+
+    @contextlib.contextmanager
+    def _precision(self, args: RenderArgs, device: torch.device, result: RenderResult, notes: list[str]):
+        if args.precision != "bfloat16":
+            yield
+            return
+        if device.type not in ("cpu", "cuda"):
+            result.precision = "float32"
+            notes.append(f"bfloat16 preview is not supported on {device.type}; rendered in float32.")
+            yield
+            return
+        result.precision = "bfloat16 (low-precision preview)"
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+            yield
+
+    @staticmethod
+    def _pixels_per_unit(model: LoadedModel, layer: str | None, G: nn.Module) -> float:
+        """Pixels per unit of the input's coordinates in the shown layer (its sampling rate)."""
+        name = layer or layer_hooks.OUTPUT
+        for info in model.layers or ():
+            if info.name == name and info.sampling_rate:
+                return float(info.sampling_rate)
+        return float(G.img_resolution)
+
