@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -34,15 +36,27 @@ def networks(reference):
 
 
 def max_abs_diff(ours: torch.Tensor, ref: np.ndarray) -> float:
-    return float((ours.detach().to(torch.float32) - torch.from_numpy(np.asarray(ref))).abs().max())
+    return float((ours.detach().cpu().to(torch.float32) - torch.from_numpy(np.asarray(ref))).abs().max())
+
+
+@pytest.fixture
+def exact_fp32():
+    """Full float32 matmuls and convolutions on CUDA (TF32 would miss the 1e-4 tolerance)."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 @pytest.mark.parametrize("name", NETWORKS)
-def test_parity(name, op_path, reference, networks):
+def test_parity(name, op_path, reference, networks, exact_fp32):
     ref = reference(name)
     G = networks(name)
     assert isinstance(G, Generator)
-    z, c = torch.from_numpy(ref["z"]), torch.from_numpy(ref["c"])
+    device = torch.device("cuda" if op_path == "cuda" else "cpu")
+    if device.type == "cuda":
+        G = copy.deepcopy(G).to(device)
+    z, c = torch.from_numpy(ref["z"]).to(device), torch.from_numpy(ref["c"]).to(device)
 
     with torch.no_grad():
         assert max_abs_diff(G.mapping(z, c), ref["ws_psi1"]) <= 1e-5
@@ -166,6 +180,37 @@ def test_magnitude_ema_changes_only_when_asked(reference):
         assert torch.equal(layer.magnitude_ema, before)
         G(z, None, update_emas=True)
     assert not torch.equal(layer.magnitude_ema, before)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fp16_layers_stay_close_to_fp32(reference, networks):
+    """force_fp32=False runs the layers the NETWORK_NOTES rule marks in float16, with an image that
+    still follows the float32 one; the output is float32 either way."""
+    ref = reference("sg3t_small")
+    G = copy.deepcopy(networks("sg3t_small")).cuda()
+    z = torch.from_numpy(ref["z"]).cuda()
+    with torch.no_grad():
+        fp32 = G(z, None, force_fp32=True)
+        fp16 = G(z, None, force_fp32=False)
+    assert fp16.dtype == torch.float32 and torch.isfinite(fp16).all()
+    assert not torch.equal(fp16, fp32)  # float16 really ran
+    assert torch.corrcoef(torch.stack([fp16.flatten(), fp32.flatten()]))[0, 1] > 0.99
+
+
+def test_fp16_never_used_on_cpu(reference, networks):
+    ref = reference("sg3t_small")
+    G = networks("sg3t_small")
+    assert all(layer.use_fp16 for layer in G.synthesis.layers())  # 64 px: every layer qualifies
+    z = torch.from_numpy(ref["z"][:1])
+    dtypes = []
+    handles = [layer.register_forward_hook(lambda m, a, out: dtypes.append(out.dtype)) for layer in G.synthesis.layers()]
+    try:
+        with torch.no_grad():
+            G(z, None, force_fp32=False)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert dtypes and set(dtypes) == {torch.float32}
 
 
 def test_wrong_ws_shape_is_a_clear_error(reference, networks):

@@ -2,7 +2,7 @@
 
 Signals are treated as band-limited continuous functions represented by discrete samples
 (paper, Section 2). Each layer has a sampling rate s, a cutoff f_c and a stopband f_t chosen by
-the flexible layer schedule (Section 3.2, "Flexible layer specifications", Figure 4b); the
+the flexible layer schedule (Section 3.2, "Flexible layer specifications"); the
 nonlinearity runs at a temporarily higher rate between an upsampling and a low-pass
 downsampling filter (Section 3.2, "Filtered nonlinearities"). Constructor arguments and
 state-dict names are those of the official implementation, so its pickles load as they are.
@@ -179,7 +179,7 @@ class SynthesisInput(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# One synthesis layer: modulated conv + filtered leaky ReLU (Section 3.2, Figure 4c).
+# One synthesis layer: modulated conv + filtered leaky ReLU (Section 3.2, "Filtered nonlinearities").
 
 
 class SynthesisLayer(nn.Module):
@@ -295,7 +295,7 @@ class SynthesisLayer(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# The synthesis network: layer schedule (Section 3.2, "Flexible layer specifications", Figure 4b).
+# The synthesis network: layer schedule (Section 3.2, "Flexible layer specifications").
 
 
 class SynthesisNetwork(nn.Module):
@@ -349,6 +349,8 @@ class SynthesisNetwork(nn.Module):
         channels[-1] = img_channels
 
         self.input = SynthesisInput(w_dim, int(channels[0]), int(sizes[0]), sampling_rates[0], cutoffs[0])
+        # Non-critical sampling (Section 3.2, "Non-critical sampling"): all but the last
+        # num_critical layers and ToRGB keep f_c < s/2, leaving a transition band for the filters.
         self.layer_names: list[str] = []
         for index in range(num_layers + 1):
             prev = max(index - 1, 0)
