@@ -31,16 +31,31 @@ class StatusBar:
         flags = (imgui.WindowFlags_.no_decoration | imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_saved_settings
                  | imgui.WindowFlags_.no_scroll_with_mouse)
         imgui.begin("Status", None, flags)
-        text, is_error = self.text()
-        if is_error:
-            imgui.text_colored(imgui.ImVec4(*ERROR_COLOR), f"Error: {text}")
-        else:
-            imgui.text(text)
         result = viz.result
         right = f"render {result.render_time * 1e3:.0f} ms | {result.device or '-'} | ops {result.op_path or '-'}"
         if viz.texture.width:
             right = f"{viz.texture.width}x{viz.texture.height} | " + right
-        width = imgui.calc_text_size(right).x
-        imgui.same_line(max(imgui.get_cursor_pos_x(), win_w - width - lay.px(12)))
+        right_width = imgui.calc_text_size(right).x
+        text, is_error = self.text()
+        text = fit_text(f"Error: {text}" if is_error else text, win_w - right_width - lay.px(40))
+        if is_error:
+            imgui.text_colored(imgui.ImVec4(*ERROR_COLOR), text)
+        else:
+            imgui.text(text)
+        imgui.same_line(win_w - right_width - lay.px(12))
         imgui.text_disabled(right)
         imgui.end()
+
+
+def fit_text(text: str, width: float) -> str:
+    """`text`, shortened with an ellipsis to fit `width` pixels in the current font."""
+    if imgui.calc_text_size(text).x <= width:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:                     # longest prefix that fits with the ellipsis
+        mid = (lo + hi + 1) // 2
+        if imgui.calc_text_size(text[:mid] + " ...").x <= width:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo] + " ..."
