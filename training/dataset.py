@@ -135,8 +135,12 @@ def person_and_face_emoji() -> list[Emoji]:
 
 def find_noto_font(path: str | os.PathLike | None = None) -> Path:
     """The Noto Color Emoji font file: `path`, $NOTO_EMOJI_FONT, or a usual install location."""
-    candidates = [path, os.environ.get("NOTO_EMOJI_FONT"), *NOTO_FONT_PATHS]
-    for candidate in candidates:
+    if path is not None:
+        if not Path(path).is_file():
+            raise MissingSourceError(f"Noto Color Emoji font {path} not found (the Debian package "
+                                     "fonts-noto-color-emoji installs /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf)")
+        return Path(path)
+    for candidate in (os.environ.get("NOTO_EMOJI_FONT"), *NOTO_FONT_PATHS):
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     raise MissingSourceError("Noto Color Emoji font not found: apt-get install -y fonts-noto-color-emoji "
