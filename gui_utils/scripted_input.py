@@ -54,7 +54,8 @@ class ScriptedInput:
         return True
 
     def drag(self, start: tuple[float, float], end: tuple[float, float], steps: int = 4) -> None:
-        self._frames.append([("pos", *start), ("button", True)])
+        self._frames.append([("pos", *start)])
+        self._frames.append([("button", True)])
         for i in range(1, steps + 1):
             t = i / steps
             self._frames.append([("pos", start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1]))])

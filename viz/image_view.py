@@ -51,7 +51,7 @@ class ImageView:
         imgui.begin("Image", None, flags)
         imgui.invisible_button(IMAGE_AREA_LABEL, imgui.ImVec2(w, h))
         items.record(IMAGE_AREA_LABEL)
-        if imgui.is_item_active() and imgui.is_mouse_dragging(0, 0.0):
+        if imgui.is_item_active() and not imgui.is_item_activated() and imgui.is_mouse_dragging(0, 0.0):
             delta = imgui.get_io().mouse_delta
             if delta.x or delta.y:
                 viz.latent.drag(delta.x, delta.y)

@@ -14,6 +14,7 @@ from renderer.conventions import displayed_seed, weighted_seeds
 
 DRAG_SEEDS_PER_PIXEL = 0.01       # dragging on the image
 ROW_STRIDE = 100                  # seed = x + 100 * y (renderer.conventions)
+INT32_LIMIT = 1 << 31
 
 
 class LatentWidget:
@@ -70,10 +71,12 @@ class LatentWidget:
     def _draw(self) -> None:
         viz, lay = self.viz, self.viz.layout
         with grayed_out(self.w_file is not None):
-            changed, seed = imgui.input_int("Seed", self.seed, 1, ROW_STRIDE)
+            seed = self.seed
+            shown = seed if seed < INT32_LIMIT else seed - 2 * INT32_LIMIT    # ImGui's int box is 32-bit signed
+            changed, shown = imgui.input_int("Seed", shown, 1, ROW_STRIDE)
             imgui_utils.items.record("Seed")
             if changed:
-                self.set_seed(max(0, seed))
+                self.set_seed(shown % (2 * INT32_LIMIT))
             changed, xy = imgui.drag_float2("Position x/y", [self.x, self.y], 0.01, format="%.3f")
             imgui_utils.items.record("Position x/y")
             if changed:
