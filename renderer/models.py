@@ -146,7 +146,7 @@ def _generator_record(content: Any, path: Path) -> PersistentObject:
             "(G, D, G_ema, ...) or a pickled generator"
         )
     raise ModelLoadError(
-        f"{path}: the pickle holds a {type(content).__name__}, not a network; expected a training snapshot "
+        f"{path}: the pickle holds a Python {type(content).__name__}, not a network; expected a training snapshot "
         "(G, D, G_ema, ...) or a pickled generator"
     )
 

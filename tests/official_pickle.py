@@ -40,8 +40,11 @@ class GlobalName:
 class Call:
     """Pickles as REDUCE: `func(*args)` at load time."""
 
-    func: GlobalName
+    func: "GlobalName | Call"
     args: tuple = ()
+
+    def __call__(self, *args: Any) -> Any:  # so that a Call can itself be the callable of a Call
+        raise RuntimeError("a Call only describes a call in a pickle stream")
 
 
 class EasyDictValue(dict):

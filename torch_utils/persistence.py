@@ -179,8 +179,10 @@ def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any, r
         raise RefusedPickle("a tensor carries malformed metadata")
     itemsize = torch.empty((), dtype=storage.dtype).element_size()
     available = storage._untyped_storage.nbytes() // itemsize
-    if math.prod(size) > max(available, 1 << 20):
-        raise RefusedPickle(f"a tensor of shape {tuple(size)} is far larger than its data")
+    extent = storage_offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1 if math.prod(size) else 0
+    if extent > available:  # torch would silently grow the storage to fit
+        raise RefusedPickle(f"a tensor of shape {tuple(size)} reaches past the end of its data "
+                            f"({extent} of {available} elements)")
     return torch._utils._rebuild_tensor_v2(storage, storage_offset, tuple(size), tuple(stride), bool(requires_grad),
                                            collections.OrderedDict(), metadata)
 
@@ -295,18 +297,23 @@ class _RestrictedUnpickler(pickle._Unpickler):
     dispatch[pickle.OBJ[0]] = _load_inst_or_obj
 
 
-class _ShortReadTracker:
-    """A file wrapper that notices when the unpickler asked for more bytes than were left."""
+class _BoundedReader:
+    """A file wrapper that never asks the OS for more bytes than the file has left (a hostile length
+    field must not make Python allocate it) and notices when the stream ran past the end."""
 
     def __init__(self, f: io.BufferedReader) -> None:
         self.f = f
+        self.size = os.fstat(f.fileno()).st_size
         self.hit_end = False
 
     def read(self, n: int = -1) -> bytes:
-        data = self.f.read(n)
-        if n is not None and n > 0 and len(data) < n:
+        left = max(self.size - self.f.tell(), 0)
+        if n is None or n < 0:
+            n = left
+        if n > left:
             self.hit_end = True
-        return data
+            n = left
+        return self.f.read(n)
 
     def readline(self) -> bytes:
         line = self.f.readline()
@@ -340,8 +347,11 @@ def load_pickle(path: str | os.PathLike) -> Any:
                     ".safetensors file written by `visualizer.py convert`"
                 )
             f.seek(0)
-            reader = _ShortReadTracker(f)
-            return _RestrictedUnpickler(reader).load()
+            reader = _BoundedReader(f)
+            content = _RestrictedUnpickler(reader).load()
+        if reader.hit_end:  # a length field pointed past the end of the file
+            raise ModelLoadError(truncated)
+        return content
     except ModelLoadError:
         raise
     except OSError as e:
