@@ -281,3 +281,31 @@ def test_bfloat16_preview_is_labelled(renderer, tiny_sg2_model):
     assert result.precision.startswith("bfloat16")
     exact = render_ok(renderer, model=str(tiny_sg2_model)).image
     assert psnr_uint8(result.image, exact) > 20
+
+
+def test_cli_writes_the_frame_the_gui_shows(renderer, tiny_model, tmp_path, capsys):
+    from renderer.capture import args_from_json
+    from renderer.cli_render import render_main
+    from PIL import Image
+
+    out = tmp_path / "frame.png"
+    argv = [str(tiny_model), "--seed", "3", "--psi", "0.5", "--layer", "L2_36_64", "--fft",
+            "--translate", "0.1", "0", "--rotate", "0.05", "--out", str(out)]
+    assert render_main(argv) == 0
+    saved = np.asarray(Image.open(out))
+    args = args_from_json(tmp_path / "frame.json")
+    assert args.latent == ((3, 1.0),) and args.layer == "L2_36_64" and args.fft_show
+    assert np.array_equal(saved, render_ok(renderer, **{f: getattr(args, f) for f in args.__dataclass_fields__}).image)
+    assert saved.shape == (36, 72, 3)
+
+
+def test_cli_errors_are_one_line_without_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "visualizer.py"), "render", str(tmp_path / "missing.pkl"),
+                          "--out", str(tmp_path / "x.png")], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    assert "missing.pkl" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "x.png").exists()

@@ -1,0 +1,88 @@
+"""`python visualizer.py render MODEL --seed N ... --out OUT.png`: one frame, headless.
+
+Writes exactly the frame the GUI shows for the same settings (same Renderer, same display code),
+with the render state in the PNG's metadata and a JSON sidecar, as the GUI's Save image does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from renderer.conventions import as_matrix3, round_translation, user_transform
+from renderer.protocol import DEVICES, NOISE_MODES, OP_PATHS, PRECISIONS, RenderArgs
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="visualizer.py render", description="Render one frame of a generator to a PNG.")
+    p.add_argument("model", help="official .pkl, native .safetensors, or a training run directory (newest snapshot)")
+    p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    p.add_argument("--psi", type=float, default=1.0, help="truncation psi (default 1)")
+    p.add_argument("--cutoff", type=int, default=None, help="truncate only the first CUTOFF ws rows")
+    p.add_argument("--class", dest="class_idx", type=int, default=None, help="class of a conditional model (default: from the seed)")
+    p.add_argument("--noise-mode", choices=NOISE_MODES, default="const")
+    p.add_argument("--noise-seed", type=int, default=0)
+    p.add_argument("--layer", default=None, help="layer to show (default: the output); see `visualizer.py info`")
+    p.add_argument("--channel", type=int, default=0, help="first channel shown (default 0)")
+    p.add_argument("--grey", action="store_true", help="show one channel as grey instead of three as RGB")
+    p.add_argument("--normalize", action="store_true", help="divide each channel by its max |value|")
+    p.add_argument("--gain-db", type=float, default=0.0)
+    p.add_argument("--fft", action="store_true", help="place the power spectrum beside the image")
+    p.add_argument("--fft-range-db", type=float, default=50.0)
+    p.add_argument("--fft-beta", type=float, default=8.0)
+    p.add_argument("--translate", type=float, nargs=2, metavar=("X", "Y"), default=(0.0, 0.0),
+                   help="input translation in image widths (StyleGAN3)")
+    p.add_argument("--rotate", type=float, default=0.0, metavar="TURNS", help="input rotation in turns (StyleGAN3)")
+    p.add_argument("--round", action="store_true", help="snap the translation to whole pixels")
+    p.add_argument("--untransform", action="store_true", help="resample the output back by the inverse transform")
+    p.add_argument("--device", default="auto", help=f"{', '.join(DEVICES)} or cuda:N (default auto)")
+    p.add_argument("--op-path", choices=OP_PATHS, default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="float32")
+    p.add_argument("--out", required=True, help="output PNG (a .json with the render state is written beside it)")
+    return p
+
+
+def args_from_cli(ns: argparse.Namespace, img_resolution: int | None = None) -> RenderArgs:
+    """The RenderArgs the GUI would hold for these command-line settings."""
+    translate = tuple(ns.translate)
+    if ns.round and img_resolution:
+        translate = round_translation(translate, img_resolution)
+    return RenderArgs(
+        model=ns.model, device=ns.device, op_path=ns.op_path, precision=ns.precision,
+        latent=((ns.seed, 1.0),), class_idx=ns.class_idx, trunc_psi=ns.psi, trunc_cutoff=ns.cutoff,
+        noise_mode=ns.noise_mode, noise_seed=ns.noise_seed,
+        input_transform=as_matrix3(user_transform(translate, ns.rotate)), untransform=ns.untransform,
+        layer=ns.layer, sel_channels=1 if ns.grey else 3, base_channel=ns.channel, img_normalize=ns.normalize,
+        img_gain_db=ns.gain_db, fft_show=ns.fft, fft_range_db=ns.fft_range_db, fft_beta=ns.fft_beta,
+    )
+
+
+def render_main(argv: list[str]) -> int:
+    try:
+        ns = _parser().parse_args(argv)
+    except SystemExit as e:  # argparse has printed the usage and the problem
+        return int(e.code or 0)
+
+    from renderer.capture import save_png
+    from renderer.render import Renderer
+
+    renderer = Renderer()
+    args = args_from_cli(ns)
+    result = renderer.render(args)
+    if ns.round and result.error is None and result.model.img_resolution:
+        args = args_from_cli(ns, result.model.img_resolution)
+        result = renderer.render(args)
+    if result.error is not None:
+        print(f"error: {result.error}", file=sys.stderr)
+        return 1
+    if result.message:
+        print(f"note: {result.message}", file=sys.stderr)
+    try:
+        path = save_png(ns.out, result.image, args, result.model)
+    except (OSError, ValueError) as e:
+        print(f"error: could not write {ns.out}: {e}", file=sys.stderr)
+        return 1
+    height, width = result.image.shape[:2]
+    print(f"{path}  ({width}x{height}, {result.model.family}, {result.device}, ops {result.op_path}, "
+          f"{result.render_time * 1000:.0f} ms)")
+    return 0
