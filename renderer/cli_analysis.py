@@ -1,7 +1,7 @@
 """Headless analysis commands:
 
     python visualizer.py equivariance MODEL --num N [--seed S] [--device D]
-    torchrun --nproc_per_node K visualizer.py equivariance MODEL --num N       (samples sharded over K processes)
+    torchrun --nproc_per_node K visualizer.py equivariance MODEL --samples N   (samples sharded over K processes)
     python visualizer.py spectrum SOURCE [SOURCE ...] [--num N] [--out-dir DIR]
     python visualizer.py spectrum MODEL --layers [--seed S] [--out-dir DIR]
 
@@ -88,7 +88,9 @@ def equivariance_main(argv: list[str]) -> int:
         description="EQ-T, EQ-T frac and EQ-R of a StyleGAN3 generator as PSNR in dB (StyleGAN3 paper, Appendix E). "
                     "Launch with torchrun to shard the samples over several processes or GPUs.")
     parser.add_argument("model", help=MODEL_HELP)
-    parser.add_argument("--num", type=int, default=1000, help="number of samples (the paper uses 50,000; default 1000)")
+    parser.add_argument("--num", "--samples", dest="num", type=int, default=1000,
+                        help="number of samples (the paper uses 50,000; default 1000); under torchrun write "
+                             "--samples, since torchrun takes --num for its own --numa-binding")
     parser.add_argument("--seed", type=int, default=0, help="sample i uses seed SEED + i for z and its transforms (default 0)")
     parser.add_argument("--psi", type=float, default=1.0, help="truncation psi (default 1)")
     parser.add_argument("--batch", type=int, default=4, help="samples per batch (default 4)")
@@ -243,18 +245,20 @@ def spectrum_main(argv: list[str]) -> int:
             resolution, channels = ImageFolderSource(specs[0].path, 0).native_resolution(), 3
 
         # Whitening constants: given, else from the first image set (as the official tool takes them
-        # from the training data), else from the first computed source.
+        # from the training data), else those of a saved spectrum (so that it stays comparable),
+        # else from the first model's images.
         mean, std = args.mean, args.std
         if mean is None or std is None:
-            stats_spec = next((s for s in specs if s.kind == "images"), next((s for s in specs if s.kind == "model"), None))
-            if stats_spec is None:
-                first_saved = next(iter(saved.values()))
-                mean, std = first_saved.mean, first_saved.std
+            images_spec = next((s for s in specs if s.kind == "images"), None)
+            model_spec = next((s for s in specs if s.kind == "model"), None)
+            if images_spec is None and saved:
+                m, s = next(iter(saved.values())).mean, next(iter(saved.values())).std
             else:
+                stats_spec = images_spec or model_spec
                 source = _image_source(stats_spec, models.get(stats_spec.path), resolution, channels, args)
                 m, s = image_stats(source.batches(args.batch))
-                mean = m if args.mean is None else args.mean
-                std = s if args.std is None else args.std
+            mean = m if mean is None else mean
+            std = s if std is None else std
         print(f"whitening: mean {mean:.4f}, std {std:.4f}; Kaiser beta {args.beta:g}, padding x{args.pad}")
 
         results: list[AverageSpectrum] = []
