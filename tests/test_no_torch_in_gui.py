@@ -19,7 +19,7 @@ def test_gui_modules_do_not_import_torch():
     assert "viz.app" in GUI_MODULES and "gui_utils.imgui_window" in GUI_MODULES
     code = (
         "import importlib, sys\n"
-        f"for name in {GUI_MODULES + ['renderer.client', 'renderer.capture']!r}:\n"
+        f"for name in {GUI_MODULES + ['renderer.client', 'renderer.capture', 'renderer.export']!r}:\n"
         "    try:\n"
         "        importlib.import_module(name)\n"
         "    except ModuleNotFoundError as e:\n"

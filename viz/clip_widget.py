@@ -88,7 +88,10 @@ class ClipWidget:
     # Export -------------------------------------------------------------------------------
 
     def export(self) -> Path | None:
-        from renderer.client import ExportJob
+        try:
+            from renderer.client import ExportJob
+        except ImportError:
+            from renderer.export import ExportJob
 
         viz = self.viz
         if self.busy:
