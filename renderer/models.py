@@ -73,18 +73,20 @@ def _looks_complete(path: Path) -> bool:
         size = path.stat().st_size
         with open(path, "rb") as f:
             if path.suffix == ".safetensors":
-                return _safetensors_extent(f) == size
+                return _safetensors_extent(f, size) == size
             if size == 0:
                 return False
             f.seek(-1, os.SEEK_END)
             return f.read(1) == b"."  # a pickle ends with the STOP opcode
-    except (OSError, ValueError):
+    except (OSError, ValueError, KeyError, TypeError, IndexError, struct.error):
         return False
 
 
-def _safetensors_extent(f) -> int:
-    """The size a .safetensors file must have according to its header."""
+def _safetensors_extent(f, size: int) -> int:
+    """The size a .safetensors file must have according to its header (-1 if the header is cut)."""
     header_len = struct.unpack("<Q", f.read(8))[0]
+    if header_len > size - 8:
+        return -1
     header = json.loads(f.read(header_len))
     ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
     return 8 + header_len + max(ends, default=0)

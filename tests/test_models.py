@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import struct
 
 import pytest
 import torch
@@ -57,13 +58,15 @@ def test_snapshot_pickle_loads_G_ema_and_renders_like_the_source(name, reference
     assert same_network(loaded, G_ema) and not same_network(loaded, G)
 
 
-@pytest.mark.parametrize("name", NETWORKS)
+@pytest.mark.parametrize("name", NETWORKS + ["sg3r_small", "sg3t_small_cond", "sg2_small_clamp"])
 def test_bare_generator_pickle_loads(name, reference, tmp_path):
     ref = reference(name)
     G = ref.build()
     path = write_official_pickle(to_persistent(G), tmp_path / "generator.pkl")
     loaded = load_generator(path)
     assert same_network(loaded, G)
+    assert model_info(loaded, path).family == {"sg3r": "stylegan3-r", "sg3t": "stylegan3-t"}.get(name[:4], "stylegan2")
+    assert loaded.c_dim == ref.init_kwargs["c_dim"]
     if name == "sg2_small":  # rendering the StyleGAN3 network on the CPU is slow; the snapshot test does it
         assert torch.equal(render(loaded, ref), render(G, ref))
 
@@ -214,6 +217,7 @@ def test_run_directory_resolves_to_newest_complete_snapshot(reference, tmp_path)
     (tmp_path / "network-snapshot-000300.pkl").write_bytes(complete[: len(complete) // 2])  # still being written
     (tmp_path / "network-snapshot-000400.pkl.tmp").write_bytes(complete)
     (tmp_path / ".network-snapshot-000500.safetensors.123-abcd.tmp").write_bytes(b"partial")
+    (tmp_path / "network-snapshot-000250.safetensors").write_bytes(struct.pack("<Q", 1 << 60) + b"{}")  # cut header
     (tmp_path / "network-snapshot-000600.pkl.bak").write_bytes(complete)
     (tmp_path / "log.txt").write_text("kimg 600")
 
