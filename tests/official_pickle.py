@@ -202,17 +202,17 @@ class OfficialPickler(pickle._Pickler):
         return NotImplemented
 
 
-def dumps(obj: Any) -> bytes:
-    """`obj` pickled with protocol 4 as the official code would write it."""
+def dumps(obj: Any, protocol: int = 4) -> bytes:
+    """`obj` pickled as the official code writes it (protocol 4; Python 3.7 wrote protocol 3)."""
     buf = io.BytesIO()
-    OfficialPickler(buf, protocol=4).dump(obj)
+    OfficialPickler(buf, protocol=protocol).dump(obj)
     return buf.getvalue()
 
 
-def write_official_pickle(obj: Any, path: str | Path) -> Path:
+def write_official_pickle(obj: Any, path: str | Path, protocol: int = 4) -> Path:
     """Write `obj` (a snapshot dict, a Persistent, or anything with them inside) to `path`."""
     path = Path(path)
-    path.write_bytes(dumps(obj))
+    path.write_bytes(dumps(obj, protocol))
     return path
 
 

@@ -82,6 +82,15 @@ def test_module_src_does_not_matter(module_src, reference, tmp_path):
     assert same_network(loaded, G)
 
 
+def test_protocol_3_snapshots_load(reference, tmp_path):
+    """Snapshots written under Python 3.7 (StyleGAN2-ADA) use protocol 3, where sets are builtins.set."""
+    ref = reference("sg2_small")
+    G = ref.build()
+    path = write_official_pickle(snapshot(G), tmp_path / "py37.pkl", protocol=3)
+    assert b"builtins\nset" in path.read_bytes()
+    assert same_network(load_generator(path), G)
+
+
 def test_positional_init_args_are_understood(reference, tmp_path):
     ref = reference("sg2_small")
     G = ref.build()

@@ -14,7 +14,7 @@ import torch
 
 from renderer.models import ModelLoadError, load_generator
 from tests.official_pickle import (
-    Call, GlobalName, Persistent, dumps, legacy_storage_blob, snapshot, to_persistent, write_official_pickle,
+    Call, GlobalName, dumps, legacy_storage_blob, snapshot, to_persistent, write_official_pickle,
 )
 from torch_utils import persistence
 from torch_utils.persistence import load_pickle

@@ -225,6 +225,13 @@ def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
     return _np_scalar(dtype, data) if data is not None else _np_scalar(dtype)
 
 
+def _make_set(items: Any = ()) -> set:
+    """`builtins.set`: protocol 3 pickles (Python 3.7, StyleGAN2-ADA era) spell sets this way."""
+    if not isinstance(items, (list, tuple)):
+        raise RefusedPickle(f"a set is built from a {type(items).__name__}")
+    return set(items)
+
+
 # --- The unpickler -----------------------------------------------------------------------------
 
 ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
@@ -236,6 +243,7 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
     ("torch.storage", "_load_from_bytes"): _load_storage,
     ("numpy", "dtype"): _numpy_dtype,
     ("numpy", "ndarray"): _NDARRAY,
+    ("builtins", "set"): _make_set,
 }
 for _numpy_module in ("numpy.core.multiarray", "numpy._core.multiarray"):
     ALLOWED_GLOBALS[(_numpy_module, "scalar")] = _numpy_scalar
@@ -271,7 +279,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
     def _load_newobj(self) -> None:
         args = self.stack.pop()
         cls = self.stack.pop()
-        if cls not in _NEWOBJ_CLASSES or args:
+        if not any(cls is allowed for allowed in _NEWOBJ_CLASSES) or args:
             raise RefusedPickle(f"it creates an object of {getattr(cls, '__name__', type(cls).__name__)} unexpectedly")
         self.append(cls())
 
