@@ -14,7 +14,9 @@ in in-process mode, in a worker thread.
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import queue
+import signal
 import threading
 import weakref
 from dataclasses import dataclass, replace
@@ -76,6 +78,7 @@ def _attach(name: str) -> shared_memory.SharedMemory:
 
 def _renderer_process_main(requests, replies, slots: list[tuple[str, int] | None]) -> None:
     """The renderer process: read requests, render the newest, hand frames back."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the GUI's to handle; it closes the client
     from renderer.render import Renderer
 
     renderer = Renderer()
@@ -174,8 +177,8 @@ class _ProcessBackend:
         while True:
             try:
                 msg = self._replies.get_nowait()
-            except (queue.Empty, OSError, EOFError, ValueError):
-                break
+            except (queue.Empty, OSError, EOFError, ValueError, pickle.UnpicklingError):
+                break  # nothing more, or the tail of a message from a renderer that died writing it
             if isinstance(msg, _NeedSpace):
                 self._resize(msg.index, msg.nbytes)
             elif isinstance(msg, _Frame):

@@ -12,7 +12,9 @@ import multiprocessing
 import os
 import queue
 import shutil
+import signal
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -161,6 +163,12 @@ def _export_process_main(spec: ClipSpec, progress, cancel, outcomes) -> None:
     def report(done: int, total: int) -> None:
         progress.value = done / total
 
+    def terminated(_signum: int, _frame: object) -> None:
+        raise ExportCancelled  # unwinds through render_clip's cleanup: no partial file stays
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, terminated)
+
     try:
         path = render_clip(spec, report, cancel.is_set)
         outcomes.put(_Outcome(output=str(path)))
@@ -170,6 +178,14 @@ def _export_process_main(spec: ClipSpec, progress, cancel, outcomes) -> None:
         outcomes.put(_Outcome(error=str(e)))
     except Exception as e:
         outcomes.put(_Outcome(error=f"Export failed: {type(e).__name__}: {e}"))
+
+
+def _stop_export(process, cancel) -> None:
+    cancel.set()
+    process.join(30)
+    if process.is_alive():
+        process.terminate()
+        process.join(10)
 
 
 class ExportJob:
@@ -185,6 +201,11 @@ class ExportJob:
         self._process = ctx.Process(target=_export_process_main, name="clip-export", daemon=True,
                                     args=(spec, self._progress, self._cancel, self._outcomes))
         self._process.start()
+        self._finalizer = weakref.finalize(self, _stop_export, self._process, self._cancel)
+
+    def close(self) -> None:
+        """Cancel if still running and wait for the process to end (also done at interpreter exit)."""
+        self._finalizer()
 
     @property
     def progress(self) -> float:

@@ -178,3 +178,11 @@ def test_interpreter_exit_without_close_cleans_up(micro_model, tmp_path):
     assert not psutil.pid_exists(int(pid)) or psutil.Process(int(pid)).status() == psutil.STATUS_ZOMBIE
     assert not any(Path("/dev/shm", n).exists() for n in names)
     assert "leaked" not in out.stderr
+
+
+def test_client_capture_and_export_import_without_torch():
+    code = ("import sys; import renderer.client, renderer.capture, renderer.export; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
