@@ -11,6 +11,7 @@ from gui_utils.imgui_utils import checkbox
 from renderer.protocol import DEVICES, OP_PATHS, PRECISIONS
 
 FPS_LIMIT_RANGE = (5, 240)
+PLOT_HEADROOM = 1.2
 PRECISION_LABELS = {"float32": "float32", "bfloat16": "bfloat16 (low-precision preview)"}
 
 
@@ -32,8 +33,10 @@ class PerformanceWidget:
         lay = self.viz.layout
         ys = np.asarray(times, dtype=np.float64) * 1e3
         if implot.begin_plot(title, imgui.ImVec2(-1, lay.plot_height), implot.Flags_.no_legend | implot.Flags_.no_menus):
-            implot.setup_axes("", "ms", implot.AxisFlags_.no_tick_labels, implot.AxisFlags_.auto_fit)
+            implot.setup_axes("", "ms", implot.AxisFlags_.no_tick_labels)
             implot.setup_axis_limits(implot.ImAxis_.x1, 0, max(1, len(ys)), implot.Cond_.always)
+            top = float(ys.max()) * PLOT_HEADROOM if len(ys) else 1.0
+            implot.setup_axis_limits(implot.ImAxis_.y1, 0, max(top, 1.0), implot.Cond_.always)
             if len(ys):
                 implot.plot_line(label, np.arange(len(ys), dtype=np.float64), ys)
             implot.end_plot()

@@ -6,6 +6,7 @@ feed real ImGui mouse and key events (gui_utils.scripted_input). Steps (JSON obj
     {"wait": "export"}                      until the clip export has finished
     {"set": "latent.x", "value": 5}         set a widget attribute (dotted path from the visualizer)
     {"click": LABEL}                        click the item drawn with LABEL (scrolls it into view)
+    {"scroll_to": LABEL}                    scroll the control pane until LABEL is wholly visible
     {"key": "right", "mods": ["ctrl"]}      press and release a key
     {"drag_image": [DX, DY]}                drag across the image from its centre
     {"frames": N}                           let N frames pass
@@ -108,6 +109,12 @@ class ScriptRunner:
                 self._input_queued = viz.input.click_item(step["click"])
                 return False
             return viz.input.idle
+        if "scroll_to" in step:
+            rect = items.rects.get(step["scroll_to"])
+            if rect is not None and rect.visible:
+                return True
+            items.scroll_to = step["scroll_to"]
+            return False
         if "key" in step:
             if not self._input_queued:
                 viz.input.press(step["key"], tuple(step.get("mods", ())))
