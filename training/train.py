@@ -36,6 +36,7 @@ import torch
 
 from renderer.conventions import z_from_seed
 from renderer.networks import build_generator
+from torch_utils.ops import paths
 from training import snapshots
 from training.augment import random_translate, random_xflip
 from training.dataset import load_images
@@ -114,7 +115,7 @@ class TrainConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # The shipped demo model: G 1.2 M parameters, D 1.5 M, 64x64.
+    # The proposed demo model at 64x64: G 1.36 M parameters (layers 24-72 px, 128-64 channels), D 1.47 M.
     "demo": {},
     # A network small enough for a test to run a few steps in seconds.
     "tiny": dict(z_dim=16, w_dim=16, g_channel_base=256, g_channel_max=16, g_num_layers=4, g_margin_size=2,
@@ -364,7 +365,6 @@ class Trainer:
         samples = generate_seeds(self.nets.G_ema, range(count), self.device)
         quality = sample_quality(features(samples[:cfg.quality_samples]), self.real_features)
         snapshots.write_grid(self.run_dir / snapshots.grid_name(p.images_seen), samples[:cfg.grid_seeds])
-        from torch_utils.ops import paths
 
         metadata = {
             "kimg": p.images_seen / 1000, "training_seconds": round(p.training_seconds, 1),
@@ -396,6 +396,11 @@ class Trainer:
         last_path: Path | None = None
         quality: SampleQuality | None = None
         steps_here = 0
+        n = self.nets
+        self.log(f"{'resuming' if p.steps else 'starting'} {self.run_dir} at kimg {p.images_seen / 1000:.3f}: "
+                 f"StyleGAN3-T {sum(t.numel() for t in n.G.parameters()) / 1e6:.2f} M, "
+                 f"D {sum(t.numel() for t in n.D.parameters()) / 1e6:.2f} M parameters, {len(self.data)} images, "
+                 f"batch {cfg.batch}, {self.device} ({torch.get_num_threads()} threads), op path {paths.active()}")
         with StopOnInterrupt() as stop:
             if p.last_snapshot < 0:
                 last_path, quality = self.snapshot()  # the untrained start, for reference
