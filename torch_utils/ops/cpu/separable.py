@@ -1,0 +1,274 @@
+"""Separable polyphase passes over images stored as [H, W, C] (channels innermost).
+
+With channels innermost both spatial axes are "rows" of a matrix: a pass along H left-multiplies
+rows of W*C values, a pass along W left-multiplies rows of C values. polyphase.apply_windows then
+does a whole pass as one batched matrix product over overlapping windows of a zero-padded buffer.
+Along W, the windows run across the whole buffer as one long sequence; the few windows that
+straddle two image rows compute columns nobody reads ("spill" columns, kept finite and ignored).
+
+`filter_lrelu_filter` is the fused, tiled form of filtered leaky ReLU: the intermediate
+(upsampled) image is produced a band of rows at a time, each row computed once, and consumed by
+the downsampling pass while it is still in cache; it is never materialised whole.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from torch_utils.ops.cpu.polyphase import AxisOp, Blocks, apply_windows, blocks, round_block
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class WidthPlan:
+    """Column layout of one W pass: input column j sits at padded column j + offset; each padded row
+    holds `count` windows (`count * step` columns); output rows hold count * block columns."""
+
+    blk: Blocks
+    offset: int
+    first: int  # padded column where window 0 starts
+    count: int
+
+    @property
+    def in_width(self) -> int:
+        return self.count * self.blk.step
+
+    @property
+    def out_width(self) -> int:
+        return self.count * self.blk.block
+
+
+def width_plan(op: AxisOp, n_in: int, n_out: int, block: int, dtype: torch.dtype, min_out_width: int = 0,
+               out_multiple: int = 1) -> WidthPlan:
+    blk = blocks(op, round_block(op, block), dtype)
+    offset = max(0, -blk.start)
+    first = blk.start + offset
+    needed = _ceil_div(n_out, blk.block)
+    count = max(_ceil_div(offset + n_in, blk.step), _ceil_div(first + (needed - 1) * blk.step + blk.length, blk.step),
+                _ceil_div(min_out_width, blk.block), 1)
+    while (count * blk.block) % out_multiple:
+        count += 1
+    return WidthPlan(blk, offset, first, count)
+
+
+def pass_w(src: torch.Tensor, rows: int, plan: WidthPlan, out: torch.Tensor | None = None,
+           accumulate: bool = False) -> torch.Tensor:
+    """One W pass over the first `rows` padded rows of `src` [R, plan.in_width, C] (R > rows: windows
+    near the end spill into the next row): returns [rows, plan.out_width, C]. The channels may be a
+    slice of a wider buffer."""
+    c = src.shape[-1]
+    flat = src.as_strided((src.shape[0] * src.shape[1], c), (src.stride(1), src.stride(2)))
+    res = apply_windows(flat, plan.first, rows * plan.count, plan.blk,
+                        None if out is None else out.view(rows * plan.count, plan.blk.block, c), accumulate)
+    return res.view(rows, plan.out_width, c)
+
+
+def pass_h(src: torch.Tensor, first: int, count: int, blk: Blocks, out: torch.Tensor | None = None) -> torch.Tensor:
+    """`count` blocks of an H pass over rows of `src` [R, W, C] starting at row `first`: [count*block, W, C]."""
+    r, w, c = src.shape
+    res = apply_windows(src.view(r, w * c), first, count, blk, None if out is None else out.view(count, blk.block, w * c))
+    return res.view(count * blk.block, w, c)
+
+
+def padded(x: torch.Tensor, top: int, rows: int, left: int, width: int, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x [H, W, C] placed at (top, left) in a zero buffer of `rows` x `width` (+1 spill row), plus bias."""
+    h, w, c = x.shape
+    buf = torch.empty(rows + 1, width, c, dtype=x.dtype)
+    # Zero only the border; the interior is overwritten.
+    buf[:top].zero_()
+    buf[top + h:].zero_()
+    inner = buf[top: top + h]
+    inner[:, :left].zero_()
+    inner[:, left + w:].zero_()
+    if bias is None:
+        inner[:, left: left + w].copy_(x)
+    else:
+        torch.add(x, bias, out=inner[:, left: left + w])
+    return buf
+
+
+def separable(x: torch.Tensor, yop: AxisOp, h_out: int, xop: AxisOp, w_out: int, block: int = 8) -> torch.Tensor:
+    """Apply yop along H and xop along W to x [H, W, C]: [h_out, w_out, C] (whole image at once)."""
+    h, w, c = x.shape
+    dtype = x.dtype
+    wp = width_plan(xop, w, w_out, block, dtype)
+    yb = blocks(yop, round_block(yop, block), dtype)
+    top = max(0, -yb.start)
+    n_y = _ceil_div(h_out, yb.block)
+    rows = max(top + h, yb.start + top + (n_y - 1) * yb.step + yb.length)
+    # Pass along W on the input rows that hold data, writing straight into an H-padded buffer.
+    xin = padded(x, 0, h, wp.offset, wp.in_width)
+    mid = torch.zeros(rows, wp.out_width, c, dtype=dtype)
+    pass_w(xin, h, wp, out=mid[top: top + h])
+    res = pass_h(mid, yb.start + top, n_y, yb)
+    return res[:h_out, :w_out]
+
+
+@dataclass(frozen=True)
+class FusedPlan:
+    """Everything filter_lrelu_filter needs for one shape; built once per configuration."""
+
+    chunk: int  # channels per group
+
+    up_w: WidthPlan
+    up_h: Blocks  # one block = the intermediate rows one tile adds
+    down_w: tuple[WidthPlan, ...]
+    down_h: tuple[Blocks, ...]  # one block = one tile of output rows
+    top: int  # zero rows above the input in the padded buffer
+    in_rows: int  # rows of the padded input buffer
+    h_out: int
+    w_out: int
+    tiles: int
+
+    @property
+    def tile(self) -> int:
+        return self.down_h[0].block
+
+
+def fused_plan(up_y: AxisOp, up_x: AxisOp, downs: list[tuple[AxisOp, AxisOp]], h_in: int, w_in: int,
+               h_mid: int, w_mid: int, h_out: int, w_out: int, c: int, dtype: torch.dtype) -> FusedPlan:
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    chunk, tile = tiling(w_mid, h_mid, c, itemsize)
+    dy0 = downs[0][0]
+    unit = math.lcm(dy0.min_block(), up_y.up // math.gcd(up_y.up, dy0.down))  # tile * down % up == 0
+    tile = _ceil_div(max(min(tile, h_out), 1), unit) * unit
+    down_h = tuple(blocks(dy, round_block(dy, tile), dtype) for dy, _ in downs)
+    if len({(d.start, d.step, d.length) for d in down_h}) != 1:
+        raise ValueError("all terms of the down filter must share one window pattern")
+    d0 = down_h[0]
+    # Each tile needs d0.step new intermediate rows, made in up_h blocks of about 8 rows.
+    ub = up_y.min_block()
+    up_h = blocks(up_y, max(b for b in range(ub, max(ub, 8) + 1, ub) if d0.step % b == 0), dtype)
+    # Width of the intermediate rows: enough for the x-up output and for the x-down windows.
+    probe = [width_plan(dx, w_mid, w_out, 4, dtype) for _, dx in downs]
+    need = max(p.first + (_ceil_div(w_out, p.blk.block) - 1) * p.blk.step + p.blk.length for p in probe)
+    up_w = width_plan(up_x, w_in, w_mid, 16, dtype, min_out_width=need, out_multiple=probe[0].blk.step)
+    down_w = tuple(WidthPlan(p.blk, 0, p.first, up_w.out_width // p.blk.step) for p in probe)
+    tiles = _ceil_div(h_out, d0.block)
+    mid_rows = d0.start + (tiles - 1) * d0.step + d0.length
+    n_up = _ceil_div(mid_rows, up_h.block)
+    top = max(0, -up_h.start)
+    in_rows = max(top + h_in, up_h.start + top + (n_up - 1) * up_h.step + up_h.length)
+    return FusedPlan(chunk, up_w, up_h, down_w, down_h, top, in_rows, h_out, w_out, tiles)
+
+
+class _Rows:
+    """Rows [first, end) of a tall virtual image, kept in a fixed buffer; old rows are dropped by
+    moving the still-needed ones to the front."""
+
+    def __init__(self, capacity: int, width: int, c: int, dtype: torch.dtype, spill: int = 0) -> None:
+        self.buf = torch.empty(capacity + spill, width, c, dtype=dtype)
+        if spill:
+            self.buf[capacity:].zero_()
+        self.capacity = capacity
+        self.first = self.end = 0
+
+    def reset(self, start: int) -> None:
+        self.first = self.end = start
+
+    def view(self, a: int, b: int) -> torch.Tensor:
+        return self.buf[a - self.first: b - self.first]
+
+    def extend(self, keep_from: int, new_end: int) -> torch.Tensor:
+        """Make room for rows [end, new_end), keeping rows >= keep_from; returns the space to fill."""
+        keep_from = min(max(keep_from, self.first), self.end)
+        if new_end - self.first > self.capacity:
+            if new_end - keep_from > self.capacity:
+                raise RuntimeError("row buffer too small")
+            n = self.end - keep_from
+            src = self.buf[keep_from - self.first: self.end - self.first]
+            self.buf[:n] = src if keep_from - self.first >= n else src.clone()
+            self.first = keep_from
+        space = self.view(self.end, new_end)
+        self.end = new_end
+        return space
+
+
+def tiling(plan_width: int, h_mid: int, c: int, itemsize: int, budget: int = 4 << 20) -> tuple[int, int]:
+    """(channels per chunk, output rows per tile) so that a tile's intermediate rows (about
+    2 * tile + 10 rows of plan_width x chunk values) stay near `budget` bytes, the size of a core's L2."""
+    row = plan_width * itemsize
+    if h_mid * row * c <= budget:
+        return c, 1 << 30  # the whole image at once
+    for chunk in (c, 128, 64, 32, 16, 8):
+        if chunk <= c and 26 * row * chunk <= budget:
+            rows = budget // (row * chunk)
+            return chunk, max(8, (rows - 10) // 2)
+    return min(c, 8), 8
+
+
+def filter_lrelu_filter(x: torch.Tensor, bias: torch.Tensor | None, plan: FusedPlan, slope: float,
+                        clamp: float | None, chunk: int) -> torch.Tensor:
+    """D clamp(lrelu(U (x + bias)), -clamp, clamp) for x [H, W, C], where U = up_h (x) up_w and
+    D = sum_k down_h[k] (x) down_w[k]. Runs over chunks of channels and tiles of output rows so
+    that the intermediate rows of a tile stay in cache; every intermediate row is computed once."""
+    c_all, dtype = x.shape[-1], x.dtype
+    uw, uh, d0 = plan.up_w, plan.up_h, plan.down_h[0]
+    groups = _ceil_div(c_all, chunk)
+    xin = padded_groups(x, plan.top, plan.in_rows, uw.offset, uw.in_width, bias, chunk)
+    out = torch.empty(groups, plan.h_out, plan.w_out, chunk, dtype=dtype)
+    new_rows = d0.step  # intermediate rows each tile adds
+    n_up = _ceil_div(new_rows, uh.block) + 1  # most up_h blocks one tile computes
+    xu = _Rows(2 * ((n_up - 1) * uh.step + uh.length), uw.out_width, chunk, dtype)
+    mid = _Rows(2 * d0.length + uh.block, uw.out_width, chunk, dtype)
+    yd = _Rows(plan.tile, uw.out_width, chunk, dtype, spill=1)
+    xd = torch.empty(plan.tile, plan.down_w[0].out_width, chunk, dtype=dtype)
+
+    for g in range(groups):
+        src = xin[g]
+        xu.reset(uh.start + plan.top)
+        mid.reset(0)
+        for t in range(plan.tiles):
+            m_lo = d0.start + t * d0.step
+            m_hi = m_lo + d0.length
+            if mid.end < m_hi:  # the next intermediate rows, in up_h blocks
+                n_up = _ceil_div(m_hi - mid.end, uh.block)
+                r_lo = uh.start + plan.top + (mid.end // uh.block) * uh.step
+                r_hi = r_lo + (n_up - 1) * uh.step + uh.length
+                if r_hi > xu.end:
+                    old_end = xu.end
+                    space = xu.extend(r_lo, r_hi)
+                    pass_w(src[old_end:], r_hi - old_end, uw, out=space)
+                new = mid.extend(m_lo, mid.end + n_up * uh.block)
+                pass_h(xu.view(xu.first, xu.end), r_lo - xu.first, n_up, uh, out=new)
+                F.leaky_relu_(new, slope)
+                if clamp is not None and clamp >= 0:
+                    new.clamp_(-clamp, clamp)
+            rows = mid.view(mid.first, mid.end)
+            for k, (dh, dw) in enumerate(zip(plan.down_h, plan.down_w)):
+                pass_h(rows, m_lo - mid.first, plan.tile // dh.block, dh, out=yd.buf[: plan.tile])
+                pass_w(yd.buf, plan.tile, dw, out=xd, accumulate=k > 0)
+            n = min(plan.tile, plan.h_out - t * plan.tile)
+            out[g, t * plan.tile: t * plan.tile + n] = xd[:n, : plan.w_out]
+    if groups == 1:
+        return out[0]
+    return out.permute(1, 2, 0, 3).reshape(plan.h_out, plan.w_out, groups * chunk)[..., :c_all]
+
+
+def padded_groups(x: torch.Tensor, top: int, rows: int, left: int, width: int, bias: torch.Tensor | None,
+                  chunk: int) -> torch.Tensor:
+    """x [H, W, C] + bias as [groups, rows + 1, width, chunk] (channel groups, zero borders and padding)."""
+    h, w, c = x.shape
+    groups = _ceil_div(c, chunk)
+    if groups == 1:
+        return padded(x, top, rows, left, width, bias)[None]
+    buf = torch.zeros(groups, rows + 1, width, chunk, dtype=x.dtype)
+    view = buf[:, top: top + h, left: left + w]  # [G, h, w, chunk]
+    if c != groups * chunk:
+        xg = torch.zeros(h, w, groups * chunk, dtype=x.dtype)
+        xg[..., :c] = x if bias is None else x + bias
+        view.copy_(xg.view(h, w, groups, chunk).permute(2, 0, 1, 3))
+    else:
+        src = x.view(h, w, groups, chunk).permute(2, 0, 1, 3)
+        if bias is None:
+            view.copy_(src)
+        else:
+            torch.add(src, bias.view(groups, 1, 1, chunk), out=view)
+    return buf
