@@ -99,6 +99,7 @@ class RenderResult:
     stamp: int = 0                        # the request this answers; older stamps are never shown
     args: RenderArgs | None = None
     image: np.ndarray | None = None       # uint8 H x W x 3 (W doubled when the spectrum is shown)
+    w: np.ndarray | None = None           # float32 [num_ws, w_dim]: the W that was rendered (for Save W)
     layers: tuple[LayerInfo, ...] = ()
     stats_all: ChannelStats = field(default_factory=ChannelStats)
     stats_sel: ChannelStats = field(default_factory=ChannelStats)

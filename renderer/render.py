@@ -124,6 +124,7 @@ class Renderer:
 
         with torch.no_grad():
             ws = self._ws(G, args, device, notes)
+            result.w = ws[0].float().cpu().numpy()
             transform = self._network_transform(G, args, device, notes)
             x = self._synthesize(model, ws, transform, args, device, result, notes)
             if not torch.isfinite(x).all():

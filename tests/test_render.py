@@ -247,6 +247,15 @@ def test_w_file_reproduces_the_seed(renderer, reference, tiny_sg2_model, tmp_pat
     assert np.array_equal(from_file, from_seed)
 
 
+def test_returned_w_saved_and_loaded_reproduces_the_frame(renderer, tiny_sg2_model, tmp_path):
+    mixed = dict(model=str(tiny_sg2_model), latent=((3, 0.25), (4, 0.75)), mix_seed=9, mix_rows=(5, 6), trunc_psi=PSI)
+    first = render_ok(renderer, **mixed)
+    assert first.w is not None and first.w.shape == (first.model.num_ws, first.model.w_dim)
+    np.save(tmp_path / "w.npy", first.w)
+    again = render_ok(renderer, model=str(tiny_sg2_model), w_file=str(tmp_path / "w.npy"))
+    assert np.array_equal(again.image, first.image)
+
+
 def test_random_noise_is_reproducible_from_its_seed(renderer, tiny_sg2_model):
     model = str(tiny_sg2_model)
     a = render_ok(renderer, model=model, noise_mode="random", noise_seed=1).image
