@@ -177,7 +177,7 @@ def layer_overview_figure(spectra: Sequence[LayerSpectrum], title: str = "", ran
     floor = -80.0
     bars_top = 70 + plot_h + 70
     bars = Axes(draw, (grid_w + 70, bars_top, width - 20, bars_top + plot_h), (-1.5, len(spectra) - 1.5), (floor, 0))
-    bars.frame("Energy above f_c and f_t (dB of total)", "layer k = L{k}  (-1 = input)")
+    bars.frame("Energy above f_c and f_t (dB of total)", "layer index k: Lk, and -1 for the input")
     for k, s in enumerate(spectra, start=-1):
         for offset, fraction, colour in ((-0.2, s.energy_above_cutoff, CUTOFF_COLOUR),
                                          (0.2, s.energy_above_stopband, STOPBAND_COLOUR)):
