@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, TextIO
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -207,7 +206,7 @@ def spectrum_main(argv: list[str]) -> int:
     parser.add_argument("--num", type=int, default=1000, help="images per source (seeds SEED.. for models; default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="first seed for models (default 0)")
     parser.add_argument("--psi", type=float, default=1.0, help="truncation psi for models (default 1)")
-    parser.add_argument("--mean", type=float, default=None, help="whitening mean (default: from the first image set, else the first source)")
+    parser.add_argument("--mean", type=float, default=None, help="whitening mean (default: from the first image set, else a saved spectrum, else the first model)")
     parser.add_argument("--std", type=float, default=None, help="whitening std (default: as --mean)")
     parser.add_argument("--beta", type=float, default=8.0, help="Kaiser window beta (default 8)")
     parser.add_argument("--pad", type=int, default=4, help="zero-padding factor (default 4)")

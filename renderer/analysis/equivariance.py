@@ -318,7 +318,6 @@ def error_map(G: nn.Module, ws: torch.Tensor, user_matrix: np.ndarray) -> ErrorM
         else:
             expected, mask, method = *fractional_shift(ref[0], dx, dy), "Lanczos shift"
         rendered = img[0]
-        mask = mask[:1].expand_as(rendered) if mask.ndim == 3 else mask.expand_as(rendered)
     else:
         expected, ref_mask = affine_resample(ref, inverse)
         rendered, img_mask = affine_resample(img, np.eye(3), filter_matrix=inverse)

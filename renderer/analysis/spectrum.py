@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -291,12 +291,12 @@ class SpectrumAccumulator:
                                beta=self.beta, pad=self.pad, label=self.label)
 
 
-def image_stats(batches: Sequence[np.ndarray] | object) -> tuple[float, float]:
+def image_stats(batches: Iterable[np.ndarray]) -> tuple[float, float]:
     """Mean and standard deviation over every pixel value of the given image batches (the
     whitening constants; the official tool takes them from the training data)."""
     total = total_sq = 0.0
     n = 0
-    for batch in batches:  # type: ignore[attr-defined]
+    for batch in batches:
         x = np.asarray(batch, dtype=np.float64)
         total += float(x.sum())
         total_sq += float(np.square(x).sum())
