@@ -8,30 +8,26 @@ a cancelled or failed export leaves nothing behind. Torch is imported only when 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import queue
 import shutil
-import signal
 import tempfile
-import weakref
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image
 
+from renderer.background import BackgroundJob, JobCancelled, JobFailed
 from renderer.protocol import CLIP_FORMATS, ClipSpec
 
 PNG_FRAME_NAME = "frame_{:05d}.png"
 
 
-class ExportError(Exception):
+class ExportError(JobFailed):
     """The clip could not be made; the message says why."""
 
 
-class ExportCancelled(Exception):
+class ExportCancelled(JobCancelled):
     """The user cancelled; nothing was written."""
 
 
@@ -141,7 +137,7 @@ def render_clip(spec: ClipSpec, progress: Callable[[int, int], None] | None = No
             _replace_folder(target, out)
         else:
             os.replace(target, out)
-    except (ExportError, ExportCancelled):
+    except (ExportError, JobCancelled):  # JobCancelled: also SIGTERM in the background process
         raise
     except Exception as e:
         raise ExportError(f"Writing {out.name} failed: {type(e).__name__}: {e}") from e
@@ -151,104 +147,19 @@ def render_clip(spec: ClipSpec, progress: Callable[[int, int], None] | None = No
     return out
 
 
-# The background job the GUI polls.
-@dataclass(frozen=True)
-class _Outcome:
-    output: str | None = None
-    error: str | None = None
-    cancelled: bool = False
+# The background job the GUI polls (renderer.background runs it in a spawned process).
+def _export_work(spec: ClipSpec, report: Callable[[int, int], None], cancelled: Callable[[], bool]) -> str:
+    return str(render_clip(spec, report, cancelled))
 
 
-def _export_process_main(spec: ClipSpec, progress, cancel, outcomes) -> None:
-    def report(done: int, total: int) -> None:
-        progress.value = done / total
-
-    def terminated(_signum: int, _frame: object) -> None:
-        raise ExportCancelled  # unwinds through render_clip's cleanup: no partial file stays
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, terminated)
-
-    try:
-        path = render_clip(spec, report, cancel.is_set)
-        outcomes.put(_Outcome(output=str(path)))
-    except ExportCancelled:
-        outcomes.put(_Outcome(cancelled=True))
-    except ExportError as e:
-        outcomes.put(_Outcome(error=str(e)))
-    except Exception as e:
-        outcomes.put(_Outcome(error=f"Export failed: {type(e).__name__}: {e}"))
-
-
-def _stop_export(process, cancel) -> None:
-    cancel.set()
-    process.join(30)
-    if process.is_alive():
-        process.terminate()
-        process.join(10)
-
-
-class ExportJob:
+class ExportJob(BackgroundJob[str]):
     """render_clip in a background process. Poll .progress (0..1), .done, .error, .output; .cancel()."""
 
     def __init__(self, spec: ClipSpec) -> None:
-        ctx = multiprocessing.get_context("spawn")
+        super().__init__(_export_work, spec, name="clip-export", failure="Export failed")
         self.spec = spec
-        self._progress = ctx.Value("d", 0.0)
-        self._cancel = ctx.Event()
-        self._outcomes = ctx.Queue()
-        self._outcome: _Outcome | None = None
-        self._process = ctx.Process(target=_export_process_main, name="clip-export", daemon=True,
-                                    args=(spec, self._progress, self._cancel, self._outcomes))
-        self._process.start()
-        self._finalizer = weakref.finalize(self, _stop_export, self._process, self._cancel)
-
-    def close(self) -> None:
-        """Cancel if still running and wait for the process to end (also done at interpreter exit)."""
-        self._finalizer()
-
-    @property
-    def progress(self) -> float:
-        return float(self._progress.value)
-
-    @property
-    def done(self) -> bool:
-        return self._poll() is not None
-
-    @property
-    def error(self) -> str | None:
-        outcome = self._poll()
-        return outcome.error if outcome is not None else None
 
     @property
     def output(self) -> Path | None:
-        outcome = self._poll()
-        return Path(outcome.output) if outcome is not None and outcome.output else None
-
-    @property
-    def cancelled(self) -> bool:
-        outcome = self._poll()
-        return outcome is not None and outcome.cancelled
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until done (or timeout); True if done."""
-        self._process.join(timeout)
-        return self.done
-
-    def _poll(self) -> _Outcome | None:
-        if self._outcome is not None:
-            return self._outcome
-        try:
-            self._outcome = self._outcomes.get_nowait()
-        except queue.Empty:
-            if self._process.exitcode is not None:
-                try:
-                    self._outcome = self._outcomes.get(timeout=1.0)
-                except queue.Empty:
-                    self._outcome = _Outcome(error=f"The export process stopped unexpectedly (exit code {self._process.exitcode}).")
-        if self._outcome is not None:
-            self._process.join()
-        return self._outcome
+        value = self.value
+        return Path(value) if value else None
