@@ -191,9 +191,13 @@ class _Rows:
         return space
 
 
-def tiling(plan_width: int, h_mid: int, c: int, itemsize: int, budget: int = 4 << 20) -> tuple[int, int]:
+TILE_BYTES = 4 << 20  # intermediate rows kept per tile: about one core's L2 cache
+
+
+def tiling(plan_width: int, h_mid: int, c: int, itemsize: int) -> tuple[int, int]:
     """(channels per chunk, output rows per tile) so that a tile's intermediate rows (about
-    2 * tile + 10 rows of plan_width x chunk values) stay near `budget` bytes, the size of a core's L2."""
+    2 * tile + 10 rows of plan_width x chunk values) stay near TILE_BYTES."""
+    budget = TILE_BYTES
     row = plan_width * itemsize
     if h_mid * row * c <= budget:
         return c, 1 << 30  # the whole image at once

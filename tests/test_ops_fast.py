@@ -1,0 +1,266 @@
+"""The fast CPU ops against the reference ops, on every configuration the generators use.
+
+Configurations come from real networks: the full-size StyleGAN3-T/R generators built from
+../shared/reference/shapes_*.json (their layers' filters, factors, paddings, clamps), the small
+reference networks (incl. conv_clamp 1.5), and the upfirdn2d calls a StyleGAN2 forward makes."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from tests.conftest import REFERENCE_DIR
+from torch_utils.ops import paths
+from torch_utils.ops.bias_act import bias_act_ref
+from torch_utils.ops.cpu import ops as fast
+from torch_utils.ops.cpu import separable
+from torch_utils.ops.filtered_lrelu import filtered_lrelu_ref
+from torch_utils.ops.upfirdn2d import upfirdn2d_ref
+
+TOL = 1e-4  # relative to the output's max abs
+
+
+def assert_close(got: torch.Tensor, ref: torch.Tensor, tol: float = TOL) -> None:
+    assert got.shape == ref.shape, (got.shape, ref.shape)
+    err = (got.double() - ref.double()).abs().max().item()
+    scale = ref.double().abs().max().item()
+    assert err <= tol * max(scale, 1e-30), f"max abs error {err:.3g} vs max {scale:.3g}"
+
+
+def _layer_configs(G) -> list[dict]:
+    configs = []
+    for layer in G.synthesis.layers():
+        k = layer.conv_kernel
+        configs.append(dict(
+            name=layer.__class__.__name__ + str(layer.in_size), size=(layer.in_size[1] + k - 1, layer.in_size[0] + k - 1),
+            fu=layer.up_filter, fd=layer.down_filter, up=layer.up_factor, down=layer.down_factor, padding=layer.padding,
+            gain=1.0 if layer.is_torgb else math.sqrt(2), slope=1.0 if layer.is_torgb else 0.2, clamp=layer.conv_clamp))
+    return configs
+
+
+def _dedupe(configs: list[dict]) -> list[dict]:
+    seen, out = set(), []
+    for c in configs:
+        key = (c["size"], c["up"], c["down"], tuple(c["padding"]), None if c["fd"] is None else tuple(c["fd"].shape),
+               c["clamp"], c["slope"], None if c["fu"] is None else round(float(c["fu"].sum()), 6),
+               None if c["fd"] is None else round(float(c["fd"].abs().sum()), 6))
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
+def _network_configs() -> list[tuple[str, dict]]:
+    from renderer.networks import build_generator
+
+    result = []
+    for name in ("sg3t_256", "sg3r_256", "sg3t_1024", "sg3t_small_clamp", "sg3r_small"):
+        path = REFERENCE_DIR / f"shapes_{name}.json"
+        if not path.exists():
+            continue
+        kwargs = json.loads(path.read_text())["persistence_init_kwargs"]
+        torch.manual_seed(0)
+        G = build_generator("stylegan3", kwargs)
+        for i, cfg in enumerate(_dedupe(_layer_configs(G))):
+            result.append((f"{name}-{i}-{cfg['size'][0]}-up{cfg['up']}-down{cfg['down']}", cfg))
+        del G
+    return result
+
+
+NETWORK_CONFIGS = _network_configs()
+
+
+@pytest.mark.parametrize("cfg", [c for _, c in NETWORK_CONFIGS], ids=[n for n, _ in NETWORK_CONFIGS])
+def test_filtered_lrelu_matches_reference(cfg):
+    if not NETWORK_CONFIGS:
+        pytest.skip("no shapes_*.json")
+    torch.manual_seed(1)
+    h, w = (min(v, 280) for v in cfg["size"])  # larger sizes only add rows (tiling has its own test)
+    x = torch.randn(2, 3, h, w) * 4
+    b = torch.randn(3)
+    args = dict(up=cfg["up"], down=cfg["down"], padding=cfg["padding"], gain=cfg["gain"], slope=cfg["slope"])
+    for clamp in (cfg["clamp"], 1.0):  # the network's clamp and one that bites
+        ref = filtered_lrelu_ref(x, cfg["fu"], cfg["fd"], b, clamp=clamp, **args)
+        got = fast.filtered_lrelu(x, cfg["fu"], cfg["fd"], b, clamp=clamp, **args)
+        assert_close(got, ref)
+
+
+def test_filtered_lrelu_radial_filters_are_used():
+    """The R configuration really has 2-D (radial) down filters, and they are not separable (rank > 1)."""
+    radial = [c for _, c in NETWORK_CONFIGS if c["fd"] is not None and c["fd"].ndim == 2]
+    if not radial:
+        pytest.skip("no R configuration found")
+    from torch_utils.ops.cpu.polyphase import separable_factors
+
+    factors = separable_factors(radial[0]["fd"])
+    assert 1 < len(factors) <= radial[0]["fd"].shape[0]
+    recon = sum(torch.outer(fy, fx) for fy, fx in factors)
+    assert (recon - radial[0]["fd"].double()).abs().max() < 1e-6 * radial[0]["fd"].abs().max()
+
+
+@pytest.mark.parametrize("name", ["L11-T256", "L10-T256", "R256-radial"])
+def test_filtered_lrelu_tiled_many_channels(name, monkeypatch):
+    """Channel groups and row tiles (forced small) give the same result as the reference."""
+    monkeypatch.setattr(separable, "TILE_BYTES", 256 << 10)
+    fast._fused_plan.cache_clear()
+    cfg = {c["size"][0]: c for n, c in NETWORK_CONFIGS if n.startswith("sg3r_256" if "R" in name else "sg3t_256")}
+    size = {"L11-T256": 150, "L10-T256": 150, "R256-radial": 148}[name]
+    candidates = [c for c in cfg.values() if c["size"][0] == size]
+    if not candidates:
+        pytest.skip("configuration not found")
+    c = candidates[0]
+    torch.manual_seed(2)
+    x = torch.randn(1, 40, *c["size"]).contiguous(memory_format=torch.channels_last)
+    b = torch.randn(40)
+    args = dict(up=c["up"], down=c["down"], padding=c["padding"], gain=c["gain"], slope=c["slope"], clamp=c["clamp"])
+    assert_close(fast.filtered_lrelu(x, c["fu"], c["fd"], b, **args), filtered_lrelu_ref(x, c["fu"], c["fd"], b, **args))
+    fast._fused_plan.cache_clear()
+
+
+def _sg2_upfirdn_calls(reference) -> list[dict]:
+    """Every upfirdn2d call of a StyleGAN2 forward (small reference network)."""
+    calls = []
+
+    def recorder(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1.0):
+        calls.append(dict(shape=tuple(x.shape), f=f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain))
+        return upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+
+    G = reference("sg2_small").build()
+    original = paths.implementation
+    try:
+        paths.implementation = lambda op: recorder if op == "upfirdn2d" else original(op)
+        with torch.no_grad():
+            G(torch.randn(1, G.z_dim), None, noise_mode="const")
+    finally:
+        paths.implementation = original
+    return calls
+
+
+def test_upfirdn2d_matches_reference_on_stylegan2_calls(reference):
+    calls = _sg2_upfirdn_calls(reference)
+    assert calls, "StyleGAN2 made no upfirdn2d calls"
+    for call in calls:
+        x = torch.randn(2, 3, *call["shape"][2:])
+        args = {k: call[k] for k in ("up", "down", "padding", "flip_filter", "gain")}
+        assert_close(fast.upfirdn2d(x, call["f"], **args), upfirdn2d_ref(x, call["f"], **args))
+
+
+@pytest.mark.parametrize("up, down, padding, fshape", [
+    (2, 1, [2, 1, 2, 1], (4, 4)), (1, 2, [1, 1, 1, 1], (4, 4)), (1, 1, [1, 2, 2, 1], (3,)), (4, 2, [-3, -4, -2, 5], (12,)),
+    (2, 2, [3, 3, 3, 3], (12, 12)), (1, 1, [-1, -2, 0, 1], (5, 3)),
+])
+@pytest.mark.parametrize("flip_filter", [False, True])
+def test_upfirdn2d_general(up, down, padding, fshape, flip_filter):
+    torch.manual_seed(3)
+    x = torch.randn(2, 5, 19, 17)
+    f = torch.randn(fshape)
+    args = dict(up=up, down=down, padding=padding, flip_filter=flip_filter, gain=2.5)
+    assert_close(fast.upfirdn2d(x, f, **args), upfirdn2d_ref(x, f, **args))
+
+
+@pytest.mark.parametrize("act, clamp", [("linear", None), ("lrelu", None), ("lrelu", 0.5), ("relu", 1.0), ("tanh", None)])
+def test_bias_act_matches_reference(act, clamp):
+    x, b = torch.randn(2, 7, 5, 4), torch.randn(7)
+    with torch.no_grad():
+        assert_close(fast.bias_act(x, b, act=act, clamp=clamp), bias_act_ref(x, b, act=act, clamp=clamp))
+
+
+# --- gradients ----------------------------------------------------------------------------------
+
+def _small_cfgs():
+    picks = {}
+    for name, c in NETWORK_CONFIGS:
+        if c["up"] == 1 and c["down"] == 1:
+            continue
+        key = (c["up"], c["fd"].ndim if c["fd"] is not None else 0, c["padding"][0] < 0)
+        picks.setdefault(key, (name, c))
+    return list(picks.values())
+
+
+@pytest.mark.parametrize("cfg", [c for _, c in _small_cfgs()], ids=[n for n, _ in _small_cfgs()])
+def test_filtered_lrelu_gradcheck(cfg):
+    """float64 gradcheck of the fast op on a small input, and its gradients equal the reference's."""
+    torch.manual_seed(4)
+    ku, kd = cfg["fu"].shape[0], 1 if cfg["fd"] is None else cfg["fd"].shape[0]
+    p0, p1 = cfg["padding"][:2]
+    # Smallest input that leaves a 3x3 output (negative padding crops).
+    n_in = next(n for n in range(2, 64) if (n * cfg["up"] + p0 + p1 - ku + 1 - kd) // cfg["down"] + 1 >= 3)
+    x = torch.randn(1, 2, n_in, n_in, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, dtype=torch.float64, requires_grad=True)
+    fu, fd = cfg["fu"].double(), None if cfg["fd"] is None else cfg["fd"].double()
+    args = dict(up=cfg["up"], down=cfg["down"], padding=cfg["padding"], gain=cfg["gain"], slope=cfg["slope"], clamp=2.0)
+    assert torch.autograd.gradcheck(lambda x, b: fast.filtered_lrelu(x, fu, fd, b, **args), (x, b), eps=1e-6, atol=1e-6)
+    g = torch.randn_like(filtered_lrelu_ref(x, fu, fd, b, **args))
+    ref = torch.autograd.grad((filtered_lrelu_ref(x, fu, fd, b, **args) * g).sum(), (x, b))
+    got = torch.autograd.grad((fast.filtered_lrelu(x, fu, fd, b, **args) * g).sum(), (x, b))
+    for a, r in zip(got, ref):
+        assert_close(a, r, 1e-7)
+
+
+def test_filtered_lrelu_gradient_float32_network_size():
+    """float32 gradients at a real layer size match the reference's."""
+    c = next(c for n, c in NETWORK_CONFIGS if n.startswith("sg3t_small") and c["up"] == 4)
+    x = torch.randn(2, 4, *c["size"], requires_grad=True)
+    b = torch.randn(4, requires_grad=True)
+    args = dict(up=c["up"], down=c["down"], padding=c["padding"], gain=c["gain"], slope=c["slope"], clamp=1.0)
+    g = torch.randn_like(filtered_lrelu_ref(x, c["fu"], c["fd"], b, **args))
+    ref = torch.autograd.grad((filtered_lrelu_ref(x, c["fu"], c["fd"], b, **args) * g).sum(), (x, b))
+    got = torch.autograd.grad((fast.filtered_lrelu(x, c["fu"], c["fd"], b, **args) * g).sum(), (x, b))
+    for a, r in zip(got, ref):
+        assert_close(a, r)
+
+
+@pytest.mark.parametrize("up, down, fshape", [(2, 1, (4, 4)), (1, 2, (4, 4)), (2, 2, (6,))])
+def test_upfirdn2d_gradcheck_and_gradgradcheck(up, down, fshape):
+    """Linear op: its backward is itself transposed, so second derivatives (R1 through D) work too."""
+    torch.manual_seed(5)
+    x = torch.randn(1, 2, 7, 6, dtype=torch.float64, requires_grad=True)
+    f = torch.randn(fshape, dtype=torch.float64)
+    fn = lambda x: fast.upfirdn2d(x, f, up=up, down=down, padding=[1, 2, 2, 1], gain=2.0)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x,))
+    assert torch.autograd.gradgradcheck(fn, (x,))
+    g = torch.randn_like(fn(x))
+    ref = torch.autograd.grad((upfirdn2d_ref(x, f, up=up, down=down, padding=[1, 2, 2, 1], gain=2.0) * g).sum(), x)[0]
+    assert_close(torch.autograd.grad((fn(x) * g).sum(), x)[0], ref, 1e-10)
+
+
+# --- paths --------------------------------------------------------------------------------------
+
+def test_paths_cpu_available_and_forced(monkeypatch):
+    assert "cpu" in paths.available()
+    monkeypatch.setenv("VIZ_OPS", "reference")
+    assert paths.active() == "reference"
+    assert paths.implementation("filtered_lrelu") is filtered_lrelu_ref
+    monkeypatch.setenv("VIZ_OPS", "cpu")
+    assert paths.active() == "cpu"
+    assert paths.implementation("filtered_lrelu") is fast.filtered_lrelu
+    monkeypatch.setenv("VIZ_OPS", "bogus")
+    with pytest.raises(ValueError, match="bogus"):
+        paths.active()
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("VIZ_OPS", "cuda")
+        with pytest.raises(RuntimeError, match="not available"):
+            paths.active()
+    monkeypatch.delenv("VIZ_OPS")
+    assert paths.active() == paths.available()[-1]
+
+
+def test_precision_preview_switch():
+    assert paths.active_precision() == "float32"
+    with paths.precision("bfloat16"):
+        assert paths.compute_dtype(torch.device("cpu")) == torch.bfloat16
+        assert "bfloat16 preview" in paths.describe()
+    assert paths.compute_dtype(torch.device("cpu")) == torch.float32
+    with pytest.raises(ValueError):
+        with paths.precision("float8"):
+            pass
+
+
+def test_fast_ops_fall_back_for_unsupported_inputs():
+    """A 2-D up filter is not covered by the fast path: the reference result comes back."""
+    x, fu, fd = torch.randn(1, 2, 9, 9), torch.randn(4, 4), torch.randn(4)
+    args = dict(up=2, down=2, padding=[3, 2, 3, 2])
+    assert_close(fast.filtered_lrelu(x, fu, fd, **args), filtered_lrelu_ref(x, fu, fd, **args))
