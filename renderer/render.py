@@ -67,6 +67,18 @@ def load_w_file(path: str, num_ws: int, w_dim: int) -> np.ndarray:
     return np.asarray(w, dtype=np.float32)
 
 
+def latent_ws(G: nn.Module, args: RenderArgs, device: torch.device) -> torch.Tensor:
+    """ws [1, num_ws, w_dim] that a render of `args` uses (seeds or W file, class, truncation, style mix);
+    for analyses of the latent on screen."""
+    with torch.no_grad():
+        return Renderer()._ws(G, args, device, [])
+
+
+def network_transform(G: nn.Module, args: RenderArgs, device: torch.device) -> torch.Tensor | None:
+    """What synthesis.input.transform receives for `args`: inv(M); None for networks without one."""
+    return Renderer()._network_transform(G, args, device, [])
+
+
 def _is_out_of_memory(e: BaseException) -> bool:
     return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and "out of memory" in str(e).lower())
 

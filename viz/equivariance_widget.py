@@ -1,5 +1,6 @@
 """Equivariance (StyleGAN3 only): translate and rotate the generator's input, drag to move it, Anim,
-round to whole pixels, and Untransform (resample the output back by the inverse transform)."""
+round to whole pixels, Untransform (resample the output back by the inverse transform), and the live
+EQ-T / EQ-T frac / EQ-R readout with the error image of the current transform (viz.equivariance_readout)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from imgui_bundle import imgui
 from gui_utils import imgui_utils
 from gui_utils.imgui_utils import button, checkbox, grayed_out
 from renderer.conventions import as_matrix3, round_translation, user_transform
+from viz.equivariance_readout import EquivarianceReadout
 
 DRAG_SPEED = {"fast": 1 / 200, "slow": 1 / 4000}   # image widths per pixel dragged
 
@@ -25,6 +27,7 @@ class EquivarianceWidget:
         self.round = False
         self.untransform = False
         self._anim_phase = 0.0
+        self.readout = EquivarianceReadout(viz)
 
     def transform_at(self, t: float) -> tuple[tuple[float, float], float]:
         tx, ty = self.translate
@@ -51,12 +54,15 @@ class EquivarianceWidget:
         if available:
             translate, rot = self.transform_at(0.0)
             viz.set_args(input_transform=as_matrix3(user_transform(translate, rot)), untransform=self.untransform)
+        self.readout.poll()
         if not show:
             return
         if viz.model_info.family and not available:
-            imgui.text_disabled("Only for StyleGAN3 models (this one has no input transform).")
+            self.readout.draw_not_applicable()
         with grayed_out(not available):
             self._draw()
+            imgui.separator()
+            self.readout.draw()
 
     def _draw(self) -> None:
         lay = self.viz.layout
@@ -89,3 +95,5 @@ class EquivarianceWidget:
         _, self.round = checkbox("Round to whole pixels", self.round)
         imgui.same_line()
         _, self.untransform = checkbox("Untransform", self.untransform)
+        imgui.same_line()
+        self.readout.draw_error_toggle()

@@ -49,6 +49,18 @@ class Layout:
         return self.px(110)
 
     @property
+    def analysis_plot_height(self) -> float:  # the Analysis section's profile, bar and filter plots
+        return self.px(170)
+
+    @property
+    def spectrum_image_size(self) -> float:   # the average-spectrum heatmap (square)
+        return self.px(250)
+
+    @property
+    def error_image_size(self) -> float:      # the equivariance error image (square)
+        return self.px(192)
+
+    @property
     def status_height(self) -> float:     # the status line at the bottom
         return self.font_size + self.px(14)
 

@@ -16,6 +16,7 @@ from gui_utils.imgui_utils import items
 from gui_utils.imgui_window import ImguiWindow
 from gui_utils.scripted_input import ScriptedInput
 from renderer.protocol import ModelInfo, RenderArgs, RenderResult
+from viz.analysis_widget import AnalysisWidget
 from viz.capture_widget import CaptureWidget
 from viz.clip_widget import ClipWidget
 from viz.config import RecentModels
@@ -33,7 +34,7 @@ from viz.trunc_noise_widget import TruncNoiseWidget
 
 TIMING_HISTORY = 240          # frames kept for the frame-time plots
 NOTE_SECONDS = 6.0            # how long a status note stays
-COLLAPSED_AT_START = ("Style mixing", "Equivariance", "Clip export", "Performance")
+COLLAPSED_AT_START = ("Style mixing", "Equivariance", "Analysis", "Clip export", "Performance")
 
 
 @dataclass
@@ -84,6 +85,7 @@ class Visualizer(ImguiWindow):
         self.trunc_noise = TruncNoiseWidget(self)
         self.equivariance = EquivarianceWidget(self)
         self.layer = LayerWidget(self)
+        self.analysis = AnalysisWidget(self)
         self.capture = CaptureWidget(self)
         self.clip = ClipWidget(self)
         self.performance = PerformanceWidget(self)
@@ -93,7 +95,7 @@ class Visualizer(ImguiWindow):
         self.sections = [
             ("Model", self.model), ("Latent", self.latent), ("Style mixing", self.stylemix),
             ("Truncation & noise", self.trunc_noise), ("Equivariance", self.equivariance),
-            ("Layers", self.layer), ("Capture", self.capture), ("Clip export", self.clip),
+            ("Layers", self.layer), ("Analysis", self.analysis), ("Capture", self.capture), ("Clip export", self.clip),
             ("Performance", self.performance),
         ]
         self._last_frame = time.perf_counter()
@@ -226,6 +228,8 @@ class Visualizer(ImguiWindow):
     def close(self) -> None:
         if self.clip is not None:
             self.clip.cancel()
+        self.analysis.cancel()
+        self.equivariance.readout.cancel()
         if self.client is not None:
             self.client.close()
             self.client = None

@@ -4,6 +4,7 @@ A script is a list of steps run one after another, each when the previous one is
 feed real ImGui mouse and key events (gui_utils.scripted_input). Steps (JSON objects):
     {"wait": "frame"}                       until the frame for the current args is on screen (or failed)
     {"wait": "export"}                      until the clip export has finished
+    {"wait": "analysis"}                    until the Analysis section's and the equivariance readout's jobs are done
     {"set": "latent.x", "value": 5}         set a widget attribute (dotted path from the visualizer)
     {"click": LABEL}                        click the item drawn with LABEL (scrolls it into view)
     {"scroll_to": LABEL}                    scroll the control pane until LABEL is wholly visible
@@ -19,6 +20,7 @@ Every step has a timeout; a step that times out, or an error frame while waiting
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -96,6 +98,8 @@ class ScriptRunner:
                     viz.image_args == viz.sent_args or bool(viz.result.error))
             if step["wait"] == "export":
                 return not viz.clip.busy and viz.clip.job is None
+            if step["wait"] == "analysis":
+                return not viz.analysis.busy and viz.equivariance.readout.job is None
             raise ScriptError(f"unknown wait {step['wait']!r}")
         if "set" in step:
             *path, attr = step["set"].split(".")
@@ -182,6 +186,11 @@ class ScriptRunner:
             "notes": [text for _, text in viz.notes],
             "torch_imported": "torch" in sys.modules,
             "renderer_pid": getattr(viz.client, "pid", None),
+            "analysis": dataclasses.asdict(viz.analysis.state),
+            "equivariance_readout": viz.equivariance.readout.values,
+            "equivariance_error": viz.equivariance.readout.error,
+            "equivariance_error_image": viz.equivariance.readout.data is not None
+            and viz.equivariance.readout.data.error_image is not None,
         }
         np.save(path.with_suffix(".screen.npy"), viz.read_pixels())
         if result.image is not None:

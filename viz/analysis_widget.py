@@ -1,0 +1,366 @@
+"""Analysis (StyleGAN3): per-layer spectra of the latent on screen (the selected layer's radial profile
+with f_c, f_t and Nyquist marked, energy above the cutoff across all layers, the layer's up/down filter
+responses) and the model's average spectrum over N seeds, accumulated in the background, with a saved
+.npz overlaid. Every computation runs in a background process (renderer.analysis.jobs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from imgui_bundle import imgui, implot
+
+from gui_utils import imgui_utils
+from gui_utils.gl_utils import Texture
+from gui_utils.imgui_utils import button, grayed_out
+from renderer.analysis.jobs import (AverageSpectrumData, AverageSpectrumRequest, LayerAnalysis, LayerSpectrumData,
+                                    start_average_spectrum, start_layer_analysis, start_load_average_spectrum)
+from viz.capture_widget import next_free
+
+CUTOFF_COLOR = (0.35, 0.86, 0.47, 1.0)      # f_c (as in renderer.analysis.figures)
+STOPBAND_COLOR = (0.35, 0.67, 1.0, 1.0)     # f_t
+NYQUIST_COLOR = (0.95, 0.45, 0.4, 1.0)      # s / 2
+SELECTED_COLOR = (1.0, 0.85, 0.2, 1.0)
+ERROR_COLOR = (1.0, 0.45, 0.4, 1.0)
+OVERLAY_COLOR = (0.8, 0.8, 0.8, 1.0)
+FILTER_FLOOR_DB = -100.0
+PROFILE_HEADROOM_DB = 5.0
+AVERAGE_NUM_RANGE = (1, 100_000)
+BAR_WIDTH = 0.4                             # two bars per layer (above f_c, above f_t)
+
+ANALYSE_LABEL = "Per-layer spectra"
+START_LABEL = "Start##avg"
+CANCEL_LABEL = "Cancel##avg"
+LOAD_LABEL = "Load##avg"
+FILTER_PLOT_LABEL = "##filter plot"
+
+
+@dataclass
+class AnalysisState:
+    """What the section drew in its last frame (for scripted tests and the state dump)."""
+    layers_analysed: int = 0
+    bars_plotted: int = 0
+    profile_layer: str | None = None
+    profile_points: int = 0
+    filter_curves: int = 0
+    average_images: int = 0
+    overlay_images: int = 0
+    error: str | None = None
+
+
+def _vec4(color: tuple[float, float, float, float]) -> imgui.ImVec4:
+    return imgui.ImVec4(*color)
+
+
+def _mark(label: str, x: float, color: tuple[float, float, float, float]) -> None:
+    implot.plot_inf_lines(label, np.array([x], dtype=np.float64), implot.Spec(line_color=_vec4(color), line_weight=1.5))
+
+
+class AnalysisWidget:
+    def __init__(self, viz) -> None:
+        self.viz = viz
+        self.layer_job = None
+        self.layers: LayerAnalysis | None = None
+        self.layers_args = None                 # the RenderArgs the per-layer spectra are of
+        self.layer_name: str | None = None      # shown in the profile and filter plots
+        self._followed: str | None = None       # the Layers section's selection last followed
+        self.avg_num = 64
+        self.avg_job = None
+        self.average: AverageSpectrumData | None = None
+        self.overlay_path = ""
+        self.load_job = None
+        self.overlay: AverageSpectrumData | None = None
+        self.show_overlay_image = False
+        self.state = AnalysisState()
+        self._texture: Texture | None = None
+        self._texture_of: AverageSpectrumData | None = None
+
+    # Jobs ---------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return any(job is not None for job in (self.layer_job, self.avg_job, self.load_job))
+
+    def _current_args(self):
+        return self.viz.sent_args if self.viz.sent_args is not None else self.viz.args
+
+    def analyse_layers(self) -> None:
+        if self.layer_job is not None or not self.viz.model_info.has_input_transform:
+            return
+        self.layers_args = self._current_args()
+        self.layer_job = start_layer_analysis(self.layers_args)
+
+    def start_average(self) -> None:
+        viz = self.viz
+        if self.avg_job is not None:
+            return
+        args = self._current_args()
+        directory = Path(viz.capture.directory).expanduser()
+        out = next_free(directory, f"spectrum_{Path(args.model).stem}", ".npz")
+        mean, std = (self.overlay.mean, self.overlay.std) if self.overlay is not None else (None, None)
+        self.avg_job = start_average_spectrum(AverageSpectrumRequest(
+            args=args, num_images=int(self.avg_num), mean=mean, std=std, save_path=str(out)))
+
+    def cancel_average(self) -> None:
+        if self.avg_job is not None:
+            self.avg_job.cancel()
+
+    def load_overlay(self) -> None:
+        if self.load_job is None and self.overlay_path.strip():
+            self.load_job = start_load_average_spectrum(str(Path(self.overlay_path.strip()).expanduser()))
+
+    def _finished(self, job, what: str):
+        """The job's value once done (None while running, failed or cancelled; failures become notes)."""
+        if job is None or not job.done:
+            return None
+        if job.error:
+            self.state.error = f"{what}: {job.error}"
+            self.viz.note(self.state.error)
+        elif job.cancelled:
+            self.viz.note(f"{what} cancelled")
+        return job.value
+
+    def _poll(self) -> None:
+        if self.layer_job is not None and self.layer_job.done:
+            value = self._finished(self.layer_job, "Per-layer spectra")
+            if value is not None:
+                self.layers, self.state.error = value, None
+                names = [s.name for s in value.spectra]
+                if self.layer_name not in names:
+                    self.layer_name = names[-1]
+            self.layer_job = None
+        if self.avg_job is not None and self.avg_job.done:
+            value = self._finished(self.avg_job, "Average spectrum")
+            if value is not None:
+                self.average, self.state.error = value, None
+                self.viz.note(f"average spectrum of {value.num_images} images saved to {value.path}")
+            self.avg_job = None
+        if self.load_job is not None and self.load_job.done:
+            value = self._finished(self.load_job, "Loading the spectrum")
+            if value is not None:
+                self.overlay, self.state.error = value, None
+            self.load_job = None
+
+    def cancel(self) -> None:
+        """Stop every running job (the window is closing)."""
+        for job in (self.layer_job, self.avg_job, self.load_job):
+            if job is not None:
+                job.close()
+
+    # Drawing ------------------------------------------------------------------------------
+
+    def __call__(self, show: bool) -> None:
+        self._poll()
+        self._follow_layer_selection()
+        self.state.layers_analysed = len(self.layers.spectra) if self.layers is not None else 0
+        if not show:
+            self.state.bars_plotted = self.state.profile_points = self.state.filter_curves = 0
+            return
+        viz = self.viz
+        if viz.model_info.family and not viz.model_info.has_input_transform:
+            imgui.text_disabled("Per-layer spectra and filters need a StyleGAN3 model (designed f_c, f_t, s).")
+        with grayed_out(not viz.model_info.has_input_transform):
+            self._draw_layers()
+        imgui.separator()
+        self._draw_average()
+        if self.state.error:
+            imgui.push_style_color(imgui.Col_.text, _vec4(ERROR_COLOR))
+            imgui.text_wrapped(self.state.error)
+            imgui.pop_style_color()
+
+    def _follow_layer_selection(self) -> None:
+        """Show the layer picked in the Layers section when it is one of the analysed layers."""
+        picked = self.viz.layer.name
+        if picked != self._followed:
+            self._followed = picked
+            if self.layers is not None and self.layers.spectrum(picked or "") is not None:
+                self.layer_name = picked
+
+    def _draw_layers(self) -> None:
+        lay = self.viz.layout
+        if button(ANALYSE_LABEL, lay.button_width * 1.5, enabled=self.layer_job is None):
+            self.analyse_layers()
+        imgui_utils.help_marker("Power spectrum of every layer for the latent and input transform on screen: channel "
+                                "means removed, Kaiser window (the Layers section's beta), |FFT|^2 summed over channels.")
+        if self.layer_job is not None:
+            imgui.same_line()
+            imgui.progress_bar(self.layer_job.progress, imgui.ImVec2(-1, 0), "analysing ...")
+        layers = self.layers
+        if layers is None:
+            self.state.bars_plotted = self.state.profile_points = self.state.filter_curves = 0
+            return
+        if self.layers_args is not None and self._stale(self.layers_args):
+            imgui.same_line()
+            imgui.text_disabled("(of an earlier latent)")
+        names = [s.name for s in layers.spectra]
+        index = names.index(self.layer_name) if self.layer_name in names else len(names) - 1
+        changed, index = imgui.combo("Layer##analysis", index, names)
+        imgui_utils.items.record("Layer##analysis")
+        if changed:
+            self.layer_name = names[index]
+        spectrum = layers.spectra[index]
+        imgui.text(f"s {spectrum.sampling_rate:g}   f_c {spectrum.cutoff:.3g}   f_t {spectrum.stopband:.3g}   "
+                   f"above f_c {spectrum.energy_above_cutoff * 100:.2f} %   above f_t "
+                   f"{spectrum.energy_above_stopband * 100:.2f} %")
+        self._profile_plot(spectrum)
+        self._energy_plot(layers, index)
+        self._filter_plot(spectrum.name)
+
+    def _stale(self, analysed) -> bool:
+        a = self._current_args()
+        fields = ("model", "latent", "w_file", "class_idx", "mix_seed", "mix_rows", "trunc_psi", "trunc_cutoff",
+                  "input_transform")
+        return any(getattr(a, f) != getattr(analysed, f) for f in fields)
+
+    def _profile_plot(self, s: LayerSpectrumData) -> None:
+        lay = self.viz.layout
+        self.state.profile_points = 0
+        if not implot.begin_plot(f"Radial profile: {s.name}###profile", imgui.ImVec2(-1, lay.analysis_plot_height),
+                                 implot.Flags_.no_menus):
+            return
+        implot.setup_axes("cycles per unit", "dB", 0, 0)
+        implot.setup_axis_limits(implot.ImAxis_.x1, 0, float(max(s.radii.max(), s.nyquist)) * 1.02, implot.Cond_.always)
+        top = float(s.profile_db.max()) + PROFILE_HEADROOM_DB
+        implot.setup_axis_limits(implot.ImAxis_.y1, max(float(s.profile_db.min()), top - 120), top, implot.Cond_.always)
+        implot.setup_legend(implot.Location_.north_east)
+        implot.plot_line("power", s.radii.astype(np.float64), s.profile_db.astype(np.float64))
+        _mark(f"f_c {s.cutoff:.3g}", s.cutoff, CUTOFF_COLOR)
+        _mark(f"f_t {s.stopband:.3g}", s.stopband, STOPBAND_COLOR)
+        _mark(f"Nyquist {s.nyquist:g}", s.nyquist, NYQUIST_COLOR)
+        implot.end_plot()
+        self.state.profile_layer, self.state.profile_points = s.name, len(s.radii)
+
+    def _energy_plot(self, layers: LayerAnalysis, selected: int) -> None:
+        lay = self.viz.layout
+        self.state.bars_plotted = 0
+        n = len(layers.spectra)
+        if not implot.begin_plot("Energy above the cutoff###energy", imgui.ImVec2(-1, lay.analysis_plot_height),
+                                 implot.Flags_.no_menus):
+            return
+        implot.setup_axes("layer (click to pick)", "% of energy", 0, 0)
+        implot.setup_axis_limits(implot.ImAxis_.x1, -0.7, n - 0.3, implot.Cond_.always)
+        above_c = np.array([s.energy_above_cutoff for s in layers.spectra]) * 100
+        above_t = np.array([s.energy_above_stopband for s in layers.spectra]) * 100
+        implot.setup_axis_limits(implot.ImAxis_.y1, 0, max(1.0, float(above_c.max()) * 1.15), implot.Cond_.always)
+        implot.setup_axis_ticks(implot.ImAxis_.x1, [float(i) for i in range(n)], [str(i) for i in range(n)])
+        implot.setup_legend(implot.Location_.north_east)
+        xs = np.arange(n, dtype=np.float64)
+        implot.plot_bars("above f_c", xs - BAR_WIDTH / 2, above_c, BAR_WIDTH,
+                         implot.Spec(fill_color=_vec4(CUTOFF_COLOR), line_color=_vec4(CUTOFF_COLOR)))
+        implot.plot_bars("above f_t", xs + BAR_WIDTH / 2, above_t, BAR_WIDTH,
+                         implot.Spec(fill_color=_vec4(STOPBAND_COLOR), line_color=_vec4(STOPBAND_COLOR)))
+        _mark(layers.spectra[selected].name, float(selected), SELECTED_COLOR)
+        if implot.is_plot_hovered():
+            pick = int(round(implot.get_plot_mouse_pos().x))
+            if 0 <= pick < n:
+                s = layers.spectra[pick]
+                imgui.set_tooltip(f"{pick}: {s.name}\nabove f_c {s.energy_above_cutoff * 100:.2f} %\n"
+                                  f"above f_t {s.energy_above_stopband * 100:.2f} %")
+                if imgui.is_mouse_clicked(0):
+                    self.layer_name = s.name
+        implot.end_plot()
+        self.state.bars_plotted = n
+
+    def _filter_plot(self, name: str) -> None:
+        lay = self.viz.layout
+        self.state.filter_curves = 0
+        filters = self.layers.filters_of(name) if self.layers is not None else None
+        curves = [c for c in ((filters.up, filters.down) if filters is not None else ()) if c is not None]
+        if not curves:
+            imgui.text_disabled(f"{name}: no up/down filters (the input and layers that do not resample).")
+            return
+        visible = implot.begin_plot(f"Filter responses: {name}###filters", imgui.ImVec2(-1, lay.analysis_plot_height),
+                                    implot.Flags_.no_menus)
+        if not visible:                     # scrolled out of view: still findable by scripts
+            imgui_utils.items.record(FILTER_PLOT_LABEL)
+            return
+        implot.setup_axes("cycles per unit", "dB", 0, 0)
+        implot.setup_axis_limits(implot.ImAxis_.x1, 0, max(c.sampling_rate for c in curves) / 2, implot.Cond_.always)
+        implot.setup_axis_limits(implot.ImAxis_.y1, FILTER_FLOOR_DB, PROFILE_HEADROOM_DB, implot.Cond_.always)
+        implot.setup_legend(implot.Location_.south_west)
+        for c in curves:
+            shape = "radial" if c.radial else "separable"
+            implot.plot_line(f"{c.kind} ({shape}, {c.sampling_rate:g}/unit)", c.freqs, c.magnitude_db)
+        down = filters.down or filters.up
+        _mark(f"f_c {down.cutoff:.3g}", down.cutoff, CUTOFF_COLOR)
+        _mark(f"f_c + f_h {down.stopband_edge:.3g}", down.stopband_edge, STOPBAND_COLOR)
+        implot.end_plot()
+        imgui_utils.items.record(FILTER_PLOT_LABEL)
+        self.state.filter_curves = len(curves)
+
+    # Average spectrum ---------------------------------------------------------------------
+
+    def _draw_average(self) -> None:
+        lay = self.viz.layout
+        imgui.text("Average spectrum of the model")
+        imgui_utils.help_marker("As the official spectrum tool: images whitened (mean and std of the first images, or "
+                                "the loaded spectrum's), unit-energy Kaiser window (beta 8), zero-padded x4, |FFT|^2 "
+                                "averaged. Saved as an .npz in the capture directory.")
+        running = self.avg_job is not None
+        with grayed_out(running or not self.viz.model_info.family):
+            with imgui_utils.item_width(lay.small_input_width):
+                changed, num = imgui.input_int("Images##avg", self.avg_num, 16, 256)
+            imgui_utils.items.record("Images##avg")
+            if changed:
+                self.avg_num = int(np.clip(num, *AVERAGE_NUM_RANGE))
+            imgui.same_line()
+            if button(START_LABEL, lay.button_width, enabled=not running and bool(self.viz.model_info.family)):
+                self.start_average()
+        if running:
+            imgui.same_line()
+            if button(CANCEL_LABEL, lay.button_width):
+                self.cancel_average()
+            imgui.progress_bar(self.avg_job.progress, imgui.ImVec2(-1, 0), f"{self.avg_job.progress * 100:.0f} %")
+        with imgui_utils.item_width(lay.item_width - lay.button_width):
+            _, self.overlay_path = imgui.input_text_with_hint("##overlay path", "saved spectrum (.npz) to overlay",
+                                                              self.overlay_path)
+        imgui_utils.items.record("##overlay path")
+        imgui.same_line()
+        if button(LOAD_LABEL, lay.button_width, enabled=self.load_job is None and bool(self.overlay_path.strip())):
+            self.load_overlay()
+        shown = [a for a in (self.average, self.overlay) if a is not None]
+        self.state.average_images = self.average.num_images if self.average is not None else 0
+        self.state.overlay_images = self.overlay.num_images if self.overlay is not None else 0
+        if not shown:
+            return
+        if self.average is not None and self.overlay is not None:
+            _, self.show_overlay_image = imgui_utils.checkbox("Show the overlay's heatmap", self.show_overlay_image)
+        image = self.overlay if (self.show_overlay_image and self.overlay is not None) or self.average is None \
+            else self.average
+        self._heatmap(image)
+        self._slices_plot(shown)
+
+    def _heatmap(self, data: AverageSpectrumData) -> None:
+        lay = self.viz.layout
+        if self._texture is None:
+            self._texture = Texture()
+        if self._texture_of is not data:
+            self._texture.upload(data.image)
+            self._texture_of = data
+        size = lay.spectrum_image_size
+        title = f"{data.label or 'spectrum'}: {data.num_images} images###heatmap"
+        if implot.begin_plot(title, imgui.ImVec2(size, size), implot.Flags_.no_menus | implot.Flags_.equal
+                             | implot.Flags_.no_legend):
+            f = data.freq_limit
+            implot.setup_axes("f_x", "f_y", 0, 0)
+            implot.setup_axes_limits(-f, f, -f, f, implot.Cond_.always)
+            # Row 0 of the image is the lowest f_y: at the bottom of the plot.
+            implot.plot_image("##average", imgui.ImTextureRef(self._texture.id), implot.Point(-f, -f),
+                              implot.Point(f, f), imgui.ImVec2(0, 1), imgui.ImVec2(1, 0))
+            implot.end_plot()
+        imgui.text_disabled(f"{data.peak_db - data.range_db:.0f} dB (dark) .. {data.peak_db:.0f} dB (bright); "
+                            f"whitened with mean {data.mean:.1f}, std {data.std:.1f}")
+
+    def _slices_plot(self, spectra: list[AverageSpectrumData]) -> None:
+        lay = self.viz.layout
+        if not implot.begin_plot("Slices###slices", imgui.ImVec2(-1, lay.analysis_plot_height), implot.Flags_.no_menus):
+            return
+        implot.setup_axes("cycles per image width", "dB", 0, 0)
+        implot.setup_legend(implot.Location_.north_east)
+        for data in spectra:
+            name = data.label or "spectrum"
+            tag = " (overlay)" if data is self.overlay else ""
+            implot.plot_line(f"{name}{tag} 0 deg", data.slice_0deg.freqs, data.slice_0deg.power_db)
+            implot.plot_line(f"{name}{tag} 45 deg", data.slice_45deg.freqs, data.slice_45deg.power_db)
+        implot.end_plot()
