@@ -50,4 +50,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        sys.stderr.close()
+        sys.exit(0)
