@@ -120,9 +120,10 @@ class TrainConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The proposed demo model at 64x64: G 1.36 M parameters (layers 24-72 px, 128-64 channels), D 1.47 M.
-    # Measured on this 2-core machine (shared, so roughly), 1 thread: about 0.6-1.1 images/s on the
-    # reference ops, 0.8-1.3 on the fast CPU ops before their backward pass was fast; about 40 kimg
-    # in 10 hours. g_num_layers=6 makes G's step about 0.6x as long, at some cost in capacity.
+    # Measured on this 2-core machine (shared, so the quietest steps count), 1 thread, batch 16:
+    # 9.4 s a step on the reference ops, 8.9 s on the fast CPU ops (1.7-1.8 images/s; steps under
+    # load took up to twice as long): about 60 kimg in 10 hours. g_num_layers=6 makes G's forward
+    # and backward about 0.6x as long, at some cost in capacity.
     "demo": {},
     # A network small enough for a test to run a few steps in seconds.
     "tiny": dict(z_dim=16, w_dim=16, g_channel_base=256, g_channel_max=16, g_num_layers=4, g_margin_size=2,
