@@ -24,11 +24,20 @@ else
     pip install -r requirements.txt
 fi
 
-if [ "$want_tests" = 1 ] && ! command -v Xvfb >/dev/null 2>&1; then
-    sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    echo "Installing Xvfb (virtual screen for the GUI tests) with apt-get ..."
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends xvfb xdotool >/dev/null
+# Debian packages the tests need: Xvfb (virtual screen for the GUI tests), xdotool, and the Noto
+# colour emoji font (one of the two sources of the training data set).
+if [ "$want_tests" = 1 ]; then
+    missing=""
+    command -v Xvfb >/dev/null 2>&1 || missing="$missing xvfb"
+    command -v xdotool >/dev/null 2>&1 || missing="$missing xdotool"
+    [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$missing fonts-noto-color-emoji"
+    if [ -n "$missing" ]; then
+        sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        echo "Installing with apt-get:$missing"
+        $sudo apt-get update -qq
+        # shellcheck disable=SC2086
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    fi
 fi
 echo "setup done: .venv ready"
