@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from renderer.networks.common import FullyConnectedLayer, MappingNetwork
+from torch_utils.ops import paths
 from torch_utils.ops.filtered_lrelu import filtered_lrelu
 
 # ---------------------------------------------------------------------------------------------
@@ -272,7 +273,7 @@ class SynthesisLayer(nn.Module):
         if self.is_torgb:
             styles = styles * (1 / np.sqrt(self.in_channels * self.conv_kernel ** 2))
 
-        dtype = torch.float16 if self.use_fp16 and not force_fp32 and x.device.type == "cuda" else torch.float32
+        dtype = torch.float16 if self.use_fp16 and not force_fp32 and x.device.type == "cuda" else paths.compute_dtype(x.device)
         x = modulated_conv2d(x.to(dtype), self.weight, styles, padding=self.conv_kernel - 1,
                              demodulate=not self.is_torgb, input_gain=input_gain)
 
