@@ -34,6 +34,7 @@ START_LABEL = "Start##avg"
 CANCEL_LABEL = "Cancel##avg"
 LOAD_LABEL = "Load##avg"
 FILTER_PLOT_LABEL = "##filter plot"
+SLICES_PLOT_LABEL = "##slices plot"
 
 
 @dataclass
@@ -278,7 +279,7 @@ class AnalysisWidget:
         implot.setup_axes("cycles per unit", "dB", 0, 0)
         implot.setup_axis_limits(implot.ImAxis_.x1, 0, max(c.sampling_rate for c in curves) / 2, implot.Cond_.always)
         implot.setup_axis_limits(implot.ImAxis_.y1, FILTER_FLOOR_DB, PROFILE_HEADROOM_DB, implot.Cond_.always)
-        implot.setup_legend(implot.Location_.south_west)
+        implot.setup_legend(implot.Location_.north_east)
         for c in curves:
             shape = "radial" if c.radial else "separable"
             implot.plot_line(f"{c.kind} ({shape}, {c.sampling_rate:g}/unit)", c.freqs, c.magnitude_db)
@@ -355,6 +356,7 @@ class AnalysisWidget:
     def _slices_plot(self, spectra: list[AverageSpectrumData]) -> None:
         lay = self.viz.layout
         if not implot.begin_plot("Slices###slices", imgui.ImVec2(-1, lay.analysis_plot_height), implot.Flags_.no_menus):
+            imgui_utils.items.record(SLICES_PLOT_LABEL)
             return
         implot.setup_axes("cycles per image width", "dB", 0, 0)
         implot.setup_legend(implot.Location_.north_east)
@@ -364,3 +366,4 @@ class AnalysisWidget:
             implot.plot_line(f"{name}{tag} 0 deg", data.slice_0deg.freqs, data.slice_0deg.power_db)
             implot.plot_line(f"{name}{tag} 45 deg", data.slice_45deg.freqs, data.slice_45deg.power_db)
         implot.end_plot()
+        imgui_utils.items.record(SLICES_PLOT_LABEL)
