@@ -120,6 +120,53 @@ def test_filtered_lrelu_tiled_many_channels(name, monkeypatch):
     fast._fused_plan.cache_clear()
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("name", ["T256-up2", "R256-radial"])
+def test_filtered_lrelu_threaded_channel_groups(name, threads, monkeypatch):
+    """Channel groups shared between worker threads (fused op single-threaded inside, see
+    threads.py) give the reference result, for whole-image plans split to feed every thread and
+    for tiled plans; the caller's thread count is restored afterwards."""
+    if not NETWORK_CONFIGS:
+        pytest.skip("no shapes_*.json")
+    prefix = "sg3r_256" if name.startswith("R") else "sg3t_256"
+    c = next((c for n, c in NETWORK_CONFIGS if n.startswith(prefix) and c["up"] == 2 and c["size"][0] <= 60), None)
+    if c is None:
+        pytest.skip("configuration not found")
+    torch.manual_seed(3)
+    x = torch.randn(1, 21, *c["size"]).contiguous(memory_format=torch.channels_last)
+    b = torch.randn(21)
+    args = dict(up=c["up"], down=c["down"], padding=c["padding"], gain=c["gain"], slope=c["slope"], clamp=c["clamp"])
+    ref = filtered_lrelu_ref(x, c["fu"], c["fd"], b, **args)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        for tile_bytes in (separable.TILE_BYTES, 32 << 10):
+            monkeypatch.setattr(separable, "TILE_BYTES", tile_bytes)
+            fast._fused_plan.cache_clear()
+            assert_close(fast.filtered_lrelu(x, c["fu"], c["fd"], b, **args), ref)
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+        fast._fused_plan.cache_clear()
+
+
+def test_run_parallel_splits_and_propagates_errors():
+    from torch_utils.ops.cpu import threads
+
+    assert [list(r) for r in threads.split(5, 2)] == [[0, 1], [2, 3, 4]]
+    assert threads.split(1, 4) == [range(0, 1)]
+    seen: list[int] = []
+    threads.run_parallel(lambda r: seen.extend(r), threads.split(10, 3), 3)
+    assert sorted(seen) == list(range(10))
+
+    def fail(r: range) -> None:
+        if 7 in r:
+            raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        threads.run_parallel(fail, threads.split(10, 3), 3)
+
+
 def _sg2_upfirdn_calls(reference) -> list[dict]:
     """Every upfirdn2d call of a StyleGAN2 forward (small reference network)."""
     calls = []

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from torch_utils.ops.cpu.polyphase import AxisOp, Blocks, apply_windows, blocks, round_block
+from torch_utils.ops.cpu.threads import run_parallel, single_threaded_ops, split
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -212,12 +213,28 @@ def filter_lrelu_filter(x: torch.Tensor, bias: torch.Tensor | None, plan: FusedP
                         clamp: float | None, chunk: int) -> torch.Tensor:
     """D clamp(lrelu(U (x + bias)), -clamp, clamp) for x [H, W, C], where U = up_h (x) up_w and
     D = sum_k down_h[k] (x) down_w[k]. Runs over chunks of channels and tiles of output rows so
-    that the intermediate rows of a tile stay in cache; every intermediate row is computed once."""
+    that the intermediate rows of a tile stay in cache; every intermediate row is computed once.
+    The small per-tile ops run single-threaded; channel chunks are shared out between the
+    threads torch was allowed (see threads.py)."""
     c_all, dtype = x.shape[-1], x.dtype
+    with single_threaded_ops() as workers:
+        if workers > 1 and _ceil_div(c_all, chunk) < workers and c_all >= 2 * workers:
+            chunk = _ceil_div(c_all, workers)  # enough chunks to keep every thread busy
+        groups = _ceil_div(c_all, chunk)
+        xin = padded_groups(x, plan.top, plan.in_rows, plan.up_w.offset, plan.up_w.in_width, bias, chunk)
+        out = torch.empty(groups, plan.h_out, plan.w_out, chunk, dtype=dtype)
+        run_parallel(lambda part: _fused_groups(xin, out, part, plan, slope, clamp), split(groups, workers), workers)
+    if groups == 1:
+        return out[0]
+    return out.permute(1, 2, 0, 3).reshape(plan.h_out, plan.w_out, groups * chunk)[..., :c_all]
+
+
+def _fused_groups(xin: torch.Tensor, out: torch.Tensor, part: range, plan: FusedPlan, slope: float,
+                  clamp: float | None) -> None:
+    """The fused op for channel groups `part`: xin [G, rows + 1, width, chunk] -> out [G, h_out, w_out, chunk].
+    Each call owns its row buffers, so calls for disjoint groups can run at the same time."""
+    chunk, dtype = xin.shape[-1], xin.dtype
     uw, uh, d0 = plan.up_w, plan.up_h, plan.down_h[0]
-    groups = _ceil_div(c_all, chunk)
-    xin = padded_groups(x, plan.top, plan.in_rows, uw.offset, uw.in_width, bias, chunk)
-    out = torch.empty(groups, plan.h_out, plan.w_out, chunk, dtype=dtype)
     new_rows = d0.step  # intermediate rows each tile adds
     n_up = _ceil_div(new_rows, uh.block) + 1  # most up_h blocks one tile computes
     xu = _Rows(2 * ((n_up - 1) * uh.step + uh.length), uw.out_width, chunk, dtype)
@@ -225,7 +242,7 @@ def filter_lrelu_filter(x: torch.Tensor, bias: torch.Tensor | None, plan: FusedP
     yd = _Rows(plan.tile, uw.out_width, chunk, dtype, spill=1)
     xd = torch.empty(plan.tile, plan.down_w[0].out_width, chunk, dtype=dtype)
 
-    for g in range(groups):
+    for g in part:
         src = xin[g]
         xu.reset(uh.start + plan.top)
         mid.reset(0)
@@ -251,9 +268,6 @@ def filter_lrelu_filter(x: torch.Tensor, bias: torch.Tensor | None, plan: FusedP
                 pass_w(yd.buf, plan.tile, dw, out=xd, accumulate=k > 0)
             n = min(plan.tile, plan.h_out - t * plan.tile)
             out[g, t * plan.tile: t * plan.tile + n] = xd[:n, : plan.w_out]
-    if groups == 1:
-        return out[0]
-    return out.permute(1, 2, 0, 3).reshape(plan.h_out, plan.w_out, groups * chunk)[..., :c_all]
 
 
 def padded_groups(x: torch.Tensor, top: int, rows: int, left: int, width: int, bias: torch.Tensor | None,
