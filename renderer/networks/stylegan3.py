@@ -80,9 +80,12 @@ def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float,
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, padding: int = 0,
-                     demodulate: bool = True, input_gain: torch.Tensor | None = None) -> torch.Tensor:
+                     demodulate: bool = True, input_gain: torch.Tensor | None = None,
+                     modulate_input: bool = False) -> torch.Tensor:
     """Convolve each batch element with the weights scaled by its styles (Eq. 1), optionally
-    demodulated to unit expected output variance (Eq. 3), as one grouped convolution."""
+    demodulated to unit expected output variance (Eq. 3), as one grouped convolution; or, with
+    `modulate_input`, as one shared-weight convolution of the modulated input (same result, see
+    below: cheaper to differentiate at training batch sizes)."""
     batch, in_channels = x.shape[0], x.shape[1]
     out_channels, _, kh, kw = weight.shape
 
@@ -90,6 +93,19 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     if demodulate:
         weight = weight * weight.square().mean(dim=[1, 2, 3], keepdim=True).rsqrt()
         styles = styles * styles.square().mean(dim=1, keepdim=True).rsqrt()
+
+    if modulate_input:
+        # Every factor of w''_oik = d_o s_i g_i w_oik is per input or per output channel, so
+        # conv(x, w'') = d * conv(x * s * g, w): one weight for the whole batch, whose gradient is
+        # one large product instead of `batch` small ones.
+        scale = styles if input_gain is None else styles * input_gain.expand(in_channels)
+        y = torch.nn.functional.conv2d(x * scale.reshape(batch, in_channels, 1, 1).to(x.dtype), weight.to(x.dtype),
+                                       padding=padding)
+        if demodulate:
+            dcoefs = ((weight.unsqueeze(0) * styles.reshape(batch, 1, in_channels, 1, 1)).square().sum(dim=[2, 3, 4])
+                      + 1e-8).rsqrt()
+            y = y * dcoefs.reshape(batch, out_channels, 1, 1).to(y.dtype)
+        return y
 
     # Modulation (Eq. 1): w'_ijk = s_i w_ijk, one weight tensor per batch element.
     w = weight.unsqueeze(0) * styles.reshape(batch, 1, in_channels, 1, 1)
@@ -274,8 +290,10 @@ class SynthesisLayer(nn.Module):
             styles = styles * (1 / np.sqrt(self.in_channels * self.conv_kernel ** 2))
 
         dtype = torch.float16 if self.use_fp16 and not force_fp32 and x.device.type == "cuda" else paths.compute_dtype(x.device)
+        # Fast CPU path at batch > 1 (training): modulate the input, not one weight copy per sample.
+        modulate_input = x.shape[0] > 1 and x.device.type == "cpu" and paths.active() != "reference"
         x = modulated_conv2d(x.to(dtype), self.weight, styles, padding=self.conv_kernel - 1,
-                             demodulate=not self.is_torgb, input_gain=input_gain)
+                             demodulate=not self.is_torgb, input_gain=input_gain, modulate_input=modulate_input)
 
         # Filtered leaky ReLU (ToRGB: linear, no resampling).
         gain = 1.0 if self.is_torgb else np.sqrt(2)

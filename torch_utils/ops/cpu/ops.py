@@ -200,25 +200,37 @@ class _FilteredLReLUFunction(torch.autograd.Function):
         cfg: FilteredLReLU = ctx.cfg
         n, c = x.shape[:2]
         h_in, w_in, h_mid, w_mid, _, _ = cfg.sizes
-        img = _to_image(x)
-        if b is not None:
-            img = img + b.to(x.dtype).repeat(n)
-        pre = separable(img, cfg.up_y, h_mid, cfg.up_x, w_mid)
-        act = torch.where(pre > 0, pre, pre * cfg.slope)
-        mask = torch.where(pre > 0, 1.0, cfg.slope).to(pre.dtype)
-        if cfg.clamp is not None and cfg.clamp >= 0:
-            mask = mask * (act.abs() <= cfg.clamp)
+        bias = None if b is None else b.to(x.dtype).repeat(n)
+        # Recompute the pre-activation z = U (x + b) (bias added while padding: no extra pass).
+        pre = separable(_to_image(x), cfg.up_y, h_mid, cfg.up_x, w_mid, bias=bias)
         g = _to_image(grad)
         gmid = None
-        for oy, ox in cfg.down:
+        for oy, ox in cfg.down:  # D^T g, one separable term at a time
             term = separable(g, oy.transpose(), h_mid, ox.transpose(), w_mid)
-            gmid = term.contiguous() if gmid is None else gmid.add_(term)
-        gmid = gmid * mask
-        gx = separable(gmid, cfg.up_y.transpose(), h_in, cfg.up_x.transpose(), w_in).contiguous()
+            gmid = term if gmid is None else gmid.add_(term) if gmid.is_contiguous() else gmid + term
+        gmid = _lrelu_clamp_grad(gmid, pre, cfg.slope, cfg.clamp)
+        gx = separable(gmid, cfg.up_y.transpose(), h_in, cfg.up_x.transpose(), w_in)
         grad_b = None
         if b is not None and ctx.needs_input_grad[1]:
             grad_b = gx.sum(dim=(0, 1)).view(n, c).sum(0).to(b.dtype)
-        return _from_image(gx, n), grad_b, None
+        return _from_image(gx.contiguous(), n), grad_b, None
+
+
+def _lrelu_clamp_grad(gmid: torch.Tensor, pre: torch.Tensor, slope: float, clamp: float | None) -> torch.Tensor:
+    """gmid * lrelu'(z) * [|lrelu(z)| <= clamp] in three fused elementwise passes (no float mask):
+    lrelu is applied to z in place (z is a scratch buffer), and for slope > 0 the sign of
+    lrelu(z) is the sign of z, so aten's leaky_relu_backward can read the activation. The clamp's
+    gradient is hardtanh's (zero outside the open interval; the closed-interval boundary of
+    torch.clamp differs only where |lrelu(z)| equals clamp exactly)."""
+    if slope <= 0:  # the activation does not tell the sign of z: read z itself
+        grad = torch.ops.aten.leaky_relu_backward(gmid, pre, slope, False)
+        act = torch.nn.functional.leaky_relu(pre, slope) if clamp is not None and clamp >= 0 else None
+    else:
+        act = torch.nn.functional.leaky_relu_(pre, slope)
+        grad = torch.ops.aten.leaky_relu_backward(gmid, act, slope, True)
+    if clamp is not None and clamp >= 0:
+        grad = torch.ops.aten.hardtanh_backward(grad, act, -clamp, clamp)
+    return grad
 
 
 def filtered_lrelu(

@@ -95,8 +95,10 @@ def padded(x: torch.Tensor, top: int, rows: int, left: int, width: int, bias: to
     return buf
 
 
-def separable(x: torch.Tensor, yop: AxisOp, h_out: int, xop: AxisOp, w_out: int, block: int = 8) -> torch.Tensor:
-    """Apply yop along H and xop along W to x [H, W, C]: [h_out, w_out, C] (whole image at once)."""
+def separable(x: torch.Tensor, yop: AxisOp, h_out: int, xop: AxisOp, w_out: int, block: int = 8,
+              bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Apply yop along H and xop along W to x [H, W, C] (+ bias [C] first): [h_out, w_out, C], whole
+    image at once. The result is a view into a slightly larger buffer that the caller owns."""
     h, w, c = x.shape
     dtype = x.dtype
     wp = width_plan(xop, w, w_out, block, dtype)
@@ -105,8 +107,10 @@ def separable(x: torch.Tensor, yop: AxisOp, h_out: int, xop: AxisOp, w_out: int,
     n_y = _ceil_div(h_out, yb.block)
     rows = max(top + h, yb.start + top + (n_y - 1) * yb.step + yb.length)
     # Pass along W on the input rows that hold data, writing straight into an H-padded buffer.
-    xin = padded(x, 0, h, wp.offset, wp.in_width)
-    mid = torch.zeros(rows, wp.out_width, c, dtype=dtype)
+    xin = padded(x, 0, h, wp.offset, wp.in_width, bias)
+    mid = torch.empty(rows, wp.out_width, c, dtype=dtype)
+    mid[:top].zero_()  # only the H padding needs zeros: the W pass writes every column of its rows
+    mid[top + h:].zero_()
     pass_w(xin, h, wp, out=mid[top: top + h])
     res = pass_h(mid, yb.start + top, n_y, yb)
     return res[:h_out, :w_out]
