@@ -218,36 +218,42 @@ def filter_lrelu_filter(x: torch.Tensor, bias: torch.Tensor | None, plan: FusedP
     """D clamp(lrelu(U (x + bias)), -clamp, clamp) for x [H, W, C], where U = up_h (x) up_w and
     D = sum_k down_h[k] (x) down_w[k]. Runs over chunks of channels and tiles of output rows so
     that the intermediate rows of a tile stay in cache; every intermediate row is computed once.
-    The small per-tile ops run single-threaded; channel chunks are shared out between the
+    A chunk is a slice of the channels of one padded input buffer and of the output (no per-chunk
+    copies). The small per-tile ops run single-threaded; chunks are shared out between the
     threads torch was allowed (see threads.py)."""
     c_all, dtype = x.shape[-1], x.dtype
     with single_threaded_ops() as workers:
         if workers > 1 and _ceil_div(c_all, chunk) < workers and c_all >= 2 * workers:
             chunk = _ceil_div(c_all, workers)  # enough chunks to keep every thread busy
         groups = _ceil_div(c_all, chunk)
-        xin = padded_groups(x, plan.top, plan.in_rows, plan.up_w.offset, plan.up_w.in_width, bias, chunk)
-        out = torch.empty(groups, plan.h_out, plan.w_out, chunk, dtype=dtype)
-        run_parallel(lambda part: _fused_groups(xin, out, part, plan, slope, clamp), split(groups, workers), workers)
-    if groups == 1:
-        return out[0]
-    return out.permute(1, 2, 0, 3).reshape(plan.h_out, plan.w_out, groups * chunk)[..., :c_all]
+        xin = padded(x, plan.top, plan.in_rows, plan.up_w.offset, plan.up_w.in_width, bias)
+        out = torch.empty(plan.h_out, plan.w_out, c_all, dtype=dtype)
+        run_parallel(lambda part: _fused_groups(xin, out, part, chunk, plan, slope, clamp), split(groups, workers),
+                     workers)
+    return out
 
 
-def _fused_groups(xin: torch.Tensor, out: torch.Tensor, part: range, plan: FusedPlan, slope: float,
+def _fused_groups(xin: torch.Tensor, out: torch.Tensor, part: range, chunk: int, plan: FusedPlan, slope: float,
                   clamp: float | None) -> None:
-    """The fused op for channel groups `part`: xin [G, rows + 1, width, chunk] -> out [G, h_out, w_out, chunk].
-    Each call owns its row buffers, so calls for disjoint groups can run at the same time."""
-    chunk, dtype = xin.shape[-1], xin.dtype
+    """The fused op for channel chunks `part`: xin [rows + 1, width, C] -> out [h_out, w_out, C],
+    chunk g being channels [g * chunk, (g + 1) * chunk). Each call owns its row buffers, so calls
+    for disjoint chunks can run at the same time."""
+    c_all, dtype = xin.shape[-1], xin.dtype
     uw, uh, d0 = plan.up_w, plan.up_h, plan.down_h[0]
     new_rows = d0.step  # intermediate rows each tile adds
     n_up = _ceil_div(new_rows, uh.block) + 1  # most up_h blocks one tile computes
-    xu = _Rows(2 * ((n_up - 1) * uh.step + uh.length), uw.out_width, chunk, dtype)
-    mid = _Rows(2 * d0.length + uh.block, uw.out_width, chunk, dtype)
-    yd = _Rows(plan.tile, uw.out_width, chunk, dtype, spill=1)
-    xd = torch.empty(plan.tile, plan.down_w[0].out_width, chunk, dtype=dtype)
+    buffers: dict[int, tuple[_Rows, _Rows, _Rows, torch.Tensor]] = {}
 
     for g in part:
-        src = xin[g]
+        lo, hi = g * chunk, min(c_all, (g + 1) * chunk)
+        if hi - lo not in buffers:  # at most two widths: chunk, and the last chunk's remainder
+            c = hi - lo
+            buffers[c] = (_Rows(2 * ((n_up - 1) * uh.step + uh.length), uw.out_width, c, dtype),
+                          _Rows(2 * d0.length + uh.block, uw.out_width, c, dtype),
+                          _Rows(plan.tile, uw.out_width, c, dtype, spill=1),
+                          torch.empty(plan.tile, plan.down_w[0].out_width, c, dtype=dtype))
+        xu, mid, yd, xd = buffers[hi - lo]
+        src = xin[..., lo:hi]
         xu.reset(uh.start + plan.top)
         mid.reset(0)
         for t in range(plan.tiles):
@@ -271,26 +277,4 @@ def _fused_groups(xin: torch.Tensor, out: torch.Tensor, part: range, plan: Fused
                 pass_h(rows, m_lo - mid.first, plan.tile // dh.block, dh, out=yd.buf[: plan.tile])
                 pass_w(yd.buf, plan.tile, dw, out=xd, accumulate=k > 0)
             n = min(plan.tile, plan.h_out - t * plan.tile)
-            out[g, t * plan.tile: t * plan.tile + n] = xd[:n, : plan.w_out]
-
-
-def padded_groups(x: torch.Tensor, top: int, rows: int, left: int, width: int, bias: torch.Tensor | None,
-                  chunk: int) -> torch.Tensor:
-    """x [H, W, C] + bias as [groups, rows + 1, width, chunk] (channel groups, zero borders and padding)."""
-    h, w, c = x.shape
-    groups = _ceil_div(c, chunk)
-    if groups == 1:
-        return padded(x, top, rows, left, width, bias)[None]
-    buf = torch.zeros(groups, rows + 1, width, chunk, dtype=x.dtype)
-    view = buf[:, top: top + h, left: left + w]  # [G, h, w, chunk]
-    if c != groups * chunk:
-        xg = torch.zeros(h, w, groups * chunk, dtype=x.dtype)
-        xg[..., :c] = x if bias is None else x + bias
-        view.copy_(xg.view(h, w, groups, chunk).permute(2, 0, 1, 3))
-    else:
-        src = x.view(h, w, groups, chunk).permute(2, 0, 1, 3)
-        if bias is None:
-            view.copy_(src)
-        else:
-            torch.add(src, bias.view(groups, 1, 1, chunk), out=view)
-    return buf
+            out[t * plan.tile: t * plan.tile + n, :, lo:hi] = xd[:n, : plan.w_out]
