@@ -37,3 +37,29 @@ def test_input_modulation_float32() -> None:
     ref = modulated_conv2d(x, w, s, padding=2)
     got = modulated_conv2d(x, w, s, padding=2, modulate_input=True)
     assert (got - ref).abs().max() <= 1e-5 * ref.abs().max()
+
+
+@pytest.mark.parametrize("kernel", [1, 3])
+@pytest.mark.parametrize("bands", [2, 3, 7, 40])
+def test_conv2d_row_bands_matches_conv2d(kernel: int, bands: int) -> None:
+    """Bands of output rows (padding rows rebuilt at the top and bottom bands) give conv2d's result."""
+    from torch_utils.ops.cpu.conv import bands_for, conv2d_row_bands
+
+    torch.manual_seed(2)
+    x = torch.randn(1, 8, 17, 13).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(6, 8, kernel, kernel)
+    ref = torch.nn.functional.conv2d(x, w, padding=kernel - 1)
+    got = conv2d_row_bands(x, w, kernel - 1, bands)
+    assert got.shape == ref.shape
+    assert (got - ref).abs().max() <= 1e-5 * ref.abs().max()
+    assert bands_for(1) == 1 and bands_for(100 << 20) > 1
+
+
+def test_modulated_conv2d_row_bands() -> None:
+    torch.manual_seed(3)
+    x = torch.randn(1, 16, 30, 30).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(8, 16, 3, 3)
+    s = torch.randn(1, 16)
+    ref = modulated_conv2d(x, w, s, padding=2)
+    got = modulated_conv2d(x, w, s, padding=2, row_bands=4)
+    assert (got - ref).abs().max() <= 1e-5 * ref.abs().max()

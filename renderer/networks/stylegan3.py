@@ -81,11 +81,12 @@ def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float,
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, padding: int = 0,
                      demodulate: bool = True, input_gain: torch.Tensor | None = None,
-                     modulate_input: bool = False) -> torch.Tensor:
+                     modulate_input: bool = False, row_bands: int = 1) -> torch.Tensor:
     """Convolve each batch element with the weights scaled by its styles (Eq. 1), optionally
     demodulated to unit expected output variance (Eq. 3), as one grouped convolution; or, with
     `modulate_input`, as one shared-weight convolution of the modulated input (same result, see
-    below: cheaper to differentiate at training batch sizes)."""
+    below: cheaper to differentiate at training batch sizes). `row_bands` > 1 (batch 1) runs the
+    convolution a band of output rows at a time, to bound its working memory."""
     batch, in_channels = x.shape[0], x.shape[1]
     out_channels, _, kh, kw = weight.shape
 
@@ -120,7 +121,12 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 
     x = x.reshape(1, batch * in_channels, *x.shape[2:])
     w = w.reshape(batch * out_channels, in_channels, kh, kw).to(x.dtype)
-    x = torch.nn.functional.conv2d(x, w, padding=padding, groups=batch)
+    if row_bands > 1 and batch == 1:  # same convolution, a band of output rows at a time (less scratch)
+        from torch_utils.ops.cpu.conv import conv2d_row_bands  # only on the fast CPU path
+
+        x = conv2d_row_bands(x, w, padding, row_bands)
+    else:
+        x = torch.nn.functional.conv2d(x, w, padding=padding, groups=batch)
     return x.reshape(batch, out_channels, *x.shape[2:])
 
 
@@ -291,9 +297,17 @@ class SynthesisLayer(nn.Module):
 
         dtype = torch.float16 if self.use_fp16 and not force_fp32 and x.device.type == "cuda" else paths.compute_dtype(x.device)
         # Fast CPU path at batch > 1 (training): modulate the input, not one weight copy per sample.
-        modulate_input = x.shape[0] > 1 and x.device.type == "cpu" and paths.active() != "reference"
+        fast_cpu = x.device.type == "cpu" and paths.active() != "reference"
+        modulate_input = fast_cpu and x.shape[0] > 1
+        # Fast CPU path at batch 1: large convolutions in bands of rows (peak memory).
+        row_bands = 1
+        if fast_cpu and x.shape[0] == 1 and not torch.is_grad_enabled():
+            from torch_utils.ops.cpu.conv import bands_for  # 'cpu' / 'cuda' paths: the CPU ops imported fine
+
+            row_bands = bands_for(self.out_channels * x.shape[2] * x.shape[3] * torch.empty((), dtype=dtype).element_size())
         x = modulated_conv2d(x.to(dtype), self.weight, styles, padding=self.conv_kernel - 1,
-                             demodulate=not self.is_torgb, input_gain=input_gain, modulate_input=modulate_input)
+                             demodulate=not self.is_torgb, input_gain=input_gain, modulate_input=modulate_input,
+                             row_bands=row_bands)
 
         # Filtered leaky ReLU (ToRGB: linear, no resampling).
         gain = 1.0 if self.is_torgb else np.sqrt(2)

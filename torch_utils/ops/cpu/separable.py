@@ -226,34 +226,41 @@ def filter_lrelu_filter(x: torch.Tensor, bias: torch.Tensor | None, plan: FusedP
         if workers > 1 and _ceil_div(c_all, chunk) < workers and c_all >= 2 * workers:
             chunk = _ceil_div(c_all, workers)  # enough chunks to keep every thread busy
         groups = _ceil_div(c_all, chunk)
-        xin = padded(x, plan.top, plan.in_rows, plan.up_w.offset, plan.up_w.in_width, bias)
         out = torch.empty(plan.h_out, plan.w_out, c_all, dtype=dtype)
-        run_parallel(lambda part: _fused_groups(xin, out, part, chunk, plan, slope, clamp), split(groups, workers),
+        run_parallel(lambda part: _fused_groups(x, bias, out, part, chunk, plan, slope, clamp), split(groups, workers),
                      workers)
     return out
 
 
-def _fused_groups(xin: torch.Tensor, out: torch.Tensor, part: range, chunk: int, plan: FusedPlan, slope: float,
-                  clamp: float | None) -> None:
-    """The fused op for channel chunks `part`: xin [rows + 1, width, C] -> out [h_out, w_out, C],
-    chunk g being channels [g * chunk, (g + 1) * chunk). Each call owns its row buffers, so calls
-    for disjoint chunks can run at the same time."""
-    c_all, dtype = xin.shape[-1], xin.dtype
+def _fused_groups(x: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor, part: range, chunk: int,
+                  plan: FusedPlan, slope: float, clamp: float | None) -> None:
+    """The fused op for channel chunks `part`: x [H, W, C] -> out [h_out, w_out, C], chunk g being
+    channels [g * chunk, (g + 1) * chunk). A chunk is copied (+ bias) into a zero-bordered padded
+    buffer of its own, reused from chunk to chunk: the padded copy never exists for all channels at
+    once. Each call owns its buffers, so calls for disjoint chunks can run at the same time."""
+    h, w, c_all = x.shape
+    dtype = x.dtype
     uw, uh, d0 = plan.up_w, plan.up_h, plan.down_h[0]
     new_rows = d0.step  # intermediate rows each tile adds
     n_up = _ceil_div(new_rows, uh.block) + 1  # most up_h blocks one tile computes
-    buffers: dict[int, tuple[_Rows, _Rows, _Rows, torch.Tensor]] = {}
+    buffers: dict[int, tuple[torch.Tensor, _Rows, _Rows, _Rows, torch.Tensor]] = {}
 
     for g in part:
         lo, hi = g * chunk, min(c_all, (g + 1) * chunk)
         if hi - lo not in buffers:  # at most two widths: chunk, and the last chunk's remainder
             c = hi - lo
-            buffers[c] = (_Rows(2 * ((n_up - 1) * uh.step + uh.length), uw.out_width, c, dtype),
+            buffers[c] = (padded(x[..., lo:hi], plan.top, plan.in_rows, uw.offset, uw.in_width,
+                                 None if bias is None else bias[lo:hi]),
+                          _Rows(2 * ((n_up - 1) * uh.step + uh.length), uw.out_width, c, dtype),
                           _Rows(2 * d0.length + uh.block, uw.out_width, c, dtype),
                           _Rows(plan.tile, uw.out_width, c, dtype, spill=1),
                           torch.empty(plan.tile, plan.down_w[0].out_width, c, dtype=dtype))
-        xu, mid, yd, xd = buffers[hi - lo]
-        src = xin[..., lo:hi]
+        src, xu, mid, yd, xd = buffers[hi - lo]
+        interior = src[plan.top: plan.top + h, uw.offset: uw.offset + w]  # the zero borders stay
+        if bias is None:
+            interior.copy_(x[..., lo:hi])
+        else:
+            torch.add(x[..., lo:hi], bias[lo:hi], out=interior)
         xu.reset(uh.start + plan.top)
         mid.reset(0)
         for t in range(plan.tiles):
