@@ -125,16 +125,15 @@ class FusedPlan:
     up_w: WidthPlan
     up_h: Blocks  # one block = the intermediate rows one tile adds
     down_w: tuple[WidthPlan, ...]
-    down_h: tuple[Blocks, ...]  # one block = one tile of output rows
+    down_h: tuple[Blocks, ...]  # a few output rows per block; a tile is tile // block windows
     top: int  # zero rows above the input in the padded buffer
     in_rows: int  # rows of the padded input buffer
     h_out: int
     w_out: int
     tiles: int
-
-    @property
-    def tile(self) -> int:
-        return self.down_h[0].block
+    tile: int  # output rows per tile
+    tile_step: int  # intermediate rows from one tile to the next
+    tile_len: int  # intermediate rows one tile reads
 
 
 def fused_plan(up_y: AxisOp, up_x: AxisOp, downs: list[tuple[AxisOp, AxisOp]], h_in: int, w_in: int,
@@ -142,26 +141,31 @@ def fused_plan(up_y: AxisOp, up_x: AxisOp, downs: list[tuple[AxisOp, AxisOp]], h
     itemsize = torch.empty((), dtype=dtype).element_size()
     chunk, tile = tiling(w_mid, h_mid, c, itemsize)
     dy0 = downs[0][0]
-    unit = math.lcm(dy0.min_block(), up_y.up // math.gcd(up_y.up, dy0.down))  # tile * down % up == 0
+    # The y-down pass works in blocks of about 8 output rows: one block for a whole tile would be a
+    # [tile, 2 tile + K] matrix of which only K taps per row are non-zero (mostly multiplying zeros).
+    hb = round_block(dy0, 8)
+    unit = math.lcm(hb, up_y.up // math.gcd(up_y.up, dy0.down))  # tile * down % up == 0
     tile = _ceil_div(max(min(tile, h_out), 1), unit) * unit
-    down_h = tuple(blocks(dy, round_block(dy, tile), dtype) for dy, _ in downs)
+    down_h = tuple(blocks(dy, hb, dtype) for dy, _ in downs)
     if len({(d.start, d.step, d.length) for d in down_h}) != 1:
         raise ValueError("all terms of the down filter must share one window pattern")
     d0 = down_h[0]
-    # Each tile needs d0.step new intermediate rows, made in up_h blocks of about 8 rows.
+    tile_step = (tile // hb) * d0.step
+    tile_len = (tile // hb - 1) * d0.step + d0.length
+    # Each tile needs tile_step new intermediate rows, made in up_h blocks of about 8 rows.
     ub = up_y.min_block()
-    up_h = blocks(up_y, max(b for b in range(ub, max(ub, 8) + 1, ub) if d0.step % b == 0), dtype)
+    up_h = blocks(up_y, max(b for b in range(ub, max(ub, 8) + 1, ub) if tile_step % b == 0), dtype)
     # Width of the intermediate rows: enough for the x-up output and for the x-down windows.
     probe = [width_plan(dx, w_mid, w_out, 4, dtype) for _, dx in downs]
     need = max(p.first + (_ceil_div(w_out, p.blk.block) - 1) * p.blk.step + p.blk.length for p in probe)
     up_w = width_plan(up_x, w_in, w_mid, 16, dtype, min_out_width=need, out_multiple=probe[0].blk.step)
     down_w = tuple(WidthPlan(p.blk, 0, p.first, up_w.out_width // p.blk.step) for p in probe)
-    tiles = _ceil_div(h_out, d0.block)
-    mid_rows = d0.start + (tiles - 1) * d0.step + d0.length
+    tiles = _ceil_div(h_out, tile)
+    mid_rows = d0.start + (tiles - 1) * tile_step + tile_len
     n_up = _ceil_div(mid_rows, up_h.block)
     top = max(0, -up_h.start)
     in_rows = max(top + h_in, up_h.start + top + (n_up - 1) * up_h.step + up_h.length)
-    return FusedPlan(chunk, up_w, up_h, down_w, down_h, top, in_rows, h_out, w_out, tiles)
+    return FusedPlan(chunk, up_w, up_h, down_w, down_h, top, in_rows, h_out, w_out, tiles, tile, tile_step, tile_len)
 
 
 class _Rows:
@@ -241,7 +245,7 @@ def _fused_groups(x: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor,
     h, w, c_all = x.shape
     dtype = x.dtype
     uw, uh, d0 = plan.up_w, plan.up_h, plan.down_h[0]
-    new_rows = d0.step  # intermediate rows each tile adds
+    new_rows = plan.tile_step  # intermediate rows each tile adds
     n_up = _ceil_div(new_rows, uh.block) + 1  # most up_h blocks one tile computes
     buffers: dict[int, tuple[torch.Tensor, _Rows, _Rows, _Rows, torch.Tensor]] = {}
 
@@ -252,7 +256,7 @@ def _fused_groups(x: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor,
             buffers[c] = (padded(x[..., lo:hi], plan.top, plan.in_rows, uw.offset, uw.in_width,
                                  None if bias is None else bias[lo:hi]),
                           _Rows(2 * ((n_up - 1) * uh.step + uh.length), uw.out_width, c, dtype),
-                          _Rows(2 * d0.length + uh.block, uw.out_width, c, dtype),
+                          _Rows(2 * plan.tile_len + uh.block, uw.out_width, c, dtype),
                           _Rows(plan.tile, uw.out_width, c, dtype, spill=1),
                           torch.empty(plan.tile, plan.down_w[0].out_width, c, dtype=dtype))
         src, xu, mid, yd, xd = buffers[hi - lo]
@@ -264,8 +268,8 @@ def _fused_groups(x: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor,
         xu.reset(uh.start + plan.top)
         mid.reset(0)
         for t in range(plan.tiles):
-            m_lo = d0.start + t * d0.step
-            m_hi = m_lo + d0.length
+            m_lo = d0.start + t * plan.tile_step
+            m_hi = m_lo + plan.tile_len
             if mid.end < m_hi:  # the next intermediate rows, in up_h blocks
                 n_up = _ceil_div(m_hi - mid.end, uh.block)
                 r_lo = uh.start + plan.top + (mid.end // uh.block) * uh.step
