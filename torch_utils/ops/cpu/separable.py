@@ -222,9 +222,9 @@ def filter_lrelu_filter(x: torch.Tensor, bias: torch.Tensor | None, plan: FusedP
     """D clamp(lrelu(U (x + bias)), -clamp, clamp) for x [H, W, C], where U = up_h (x) up_w and
     D = sum_k down_h[k] (x) down_w[k]. Runs over chunks of channels and tiles of output rows so
     that the intermediate rows of a tile stay in cache; every intermediate row is computed once.
-    A chunk is a slice of the channels of one padded input buffer and of the output (no per-chunk
-    copies). The small per-tile ops run single-threaded; chunks are shared out between the
-    threads torch was allowed (see threads.py)."""
+    A chunk writes its slice of the output's channels directly (no regrouping copies). The small
+    per-tile ops run single-threaded; chunks are shared out between the threads torch was allowed
+    (see threads.py)."""
     c_all, dtype = x.shape[-1], x.dtype
     with single_threaded_ops() as workers:
         if workers > 1 and _ceil_div(c_all, chunk) < workers and c_all >= 2 * workers:
@@ -251,7 +251,8 @@ def _fused_groups(x: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor,
 
     for g in part:
         lo, hi = g * chunk, min(c_all, (g + 1) * chunk)
-        if hi - lo not in buffers:  # at most two widths: chunk, and the last chunk's remainder
+        fresh = hi - lo not in buffers
+        if fresh:  # at most two widths: chunk, and the last chunk's remainder
             c = hi - lo
             buffers[c] = (padded(x[..., lo:hi], plan.top, plan.in_rows, uw.offset, uw.in_width,
                                  None if bias is None else bias[lo:hi]),
@@ -261,7 +262,9 @@ def _fused_groups(x: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor,
                           torch.empty(plan.tile, plan.down_w[0].out_width, c, dtype=dtype))
         src, xu, mid, yd, xd = buffers[hi - lo]
         interior = src[plan.top: plan.top + h, uw.offset: uw.offset + w]  # the zero borders stay
-        if bias is None:
+        if fresh:
+            pass  # padded() has just copied this chunk in
+        elif bias is None:
             interior.copy_(x[..., lo:hi])
         else:
             torch.add(x[..., lo:hi], bias[lo:hi], out=interior)
