@@ -150,6 +150,31 @@ def test_filtered_lrelu_threaded_channel_groups(name, threads, monkeypatch):
         fast._fused_plan.cache_clear()
 
 
+@pytest.mark.parametrize("layout", ["channels_last", "nchw", "hwnc"])
+def test_filtered_lrelu_batch_layouts(layout):
+    """A batch in any memory layout gives the reference result (NHWC is read without a copy), the
+    result is channels_last, and gradients flow (bias requiring grad, worker threads in grad mode)."""
+    c = next((c for n, c in NETWORK_CONFIGS if n.startswith("sg3t_256") and c["up"] == 2), None)
+    if c is None:
+        pytest.skip("configuration not found")
+    torch.manual_seed(5)
+    x = torch.randn(3, 10, *c["size"])
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    elif layout == "hwnc":
+        x = x.permute(2, 3, 0, 1).contiguous().permute(2, 3, 0, 1)
+    x.requires_grad_(True)
+    b = torch.randn(10, requires_grad=True)
+    args = dict(up=c["up"], down=c["down"], padding=c["padding"], gain=c["gain"], slope=c["slope"], clamp=c["clamp"])
+    got = fast.filtered_lrelu(x, c["fu"], c["fd"], b, **args)
+    ref = filtered_lrelu_ref(x, c["fu"], c["fd"], b, **args)
+    assert_close(got, ref)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    g = torch.randn_like(ref)
+    for a, r in zip(torch.autograd.grad((got * g).sum(), (x, b)), torch.autograd.grad((ref * g).sum(), (x, b))):
+        assert_close(a, r)
+
+
 def test_run_parallel_splits_and_propagates_errors():
     from torch_utils.ops.cpu import threads
 

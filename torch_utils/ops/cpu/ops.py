@@ -3,9 +3,11 @@
 Each falls back to the reference op for what it does not cover (non-CPU tensors, 2-D upsampling
 filters in filtered_lrelu, negative lrelu gain, no filters at all).
 
-Internally an NCHW tensor is viewed as an image [H, W, N*C] (channels innermost, batch folded into
-channels): free for a batch-1 channels_last tensor, one copy otherwise. Results come back as
-NCHW tensors with that layout (channels_last for batch 1).
+upfirdn2d and the filtered_lrelu backward view an NCHW tensor as an image [H, W, N*C] (channels
+innermost, batch folded into channels): free for a batch-1 channels_last tensor, one copy
+otherwise; results come back as NCHW tensors with that layout (channels_last for batch 1). The
+filtered_lrelu forward reads a channels_last (NHWC) batch as it is, one sample's channel chunk at
+a time, and returns channels_last: what the next convolution wants, at any batch size.
 """
 
 from __future__ import annotations
@@ -176,9 +178,13 @@ def _fused_plan(cfg: FilteredLReLU, c: int, dtype: torch.dtype) -> FusedPlan:
     return fused_plan(cfg.up_y, cfg.up_x, list(cfg.down), h_in, w_in, h_mid, w_mid, h_out, w_out, c, dtype)
 
 
-def _forward_image(img: torch.Tensor, bias: torch.Tensor | None, cfg: FilteredLReLU) -> torch.Tensor:
-    plan = cfg.plan(img.shape[-1], img.dtype)
-    return filter_lrelu_filter(img, bias, plan, cfg.slope, cfg.clamp, plan.chunk)
+def _forward(x: torch.Tensor, bias: torch.Tensor | None, cfg: FilteredLReLU) -> torch.Tensor:
+    """x [N, C, H, W] (any layout; NHWC is read without a copy) -> [N, C, h_out, w_out], channels_last."""
+    plan = cfg.plan(x.shape[1], x.dtype)
+    if x.stride(1) != 1:  # the fused op reads runs of channels
+        x = x.contiguous(memory_format=torch.channels_last)
+    out = filter_lrelu_filter(x.permute(2, 3, 0, 1), bias, plan, cfg.slope, cfg.clamp, plan.chunk)
+    return out.permute(0, 3, 1, 2)
 
 
 class _FilteredLReLUFunction(torch.autograd.Function):
@@ -187,11 +193,9 @@ class _FilteredLReLUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, b: torch.Tensor | None, cfg: FilteredLReLU) -> torch.Tensor:
-        n = x.shape[0]
-        bias = None if b is None else b.to(x.dtype).repeat(n)
         ctx.save_for_backward(x, b)
         ctx.cfg = cfg
-        return _from_image(_forward_image(_to_image(x), bias, cfg), n)
+        return _forward(x, None if b is None else b.detach().to(x.dtype), cfg)
 
     @staticmethod
     @torch.autograd.function.once_differentiable

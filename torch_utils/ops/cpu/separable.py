@@ -219,43 +219,45 @@ def tiling(plan_width: int, h_mid: int, c: int, itemsize: int) -> tuple[int, int
 
 def filter_lrelu_filter(x: torch.Tensor, bias: torch.Tensor | None, plan: FusedPlan, slope: float,
                         clamp: float | None, chunk: int) -> torch.Tensor:
-    """D clamp(lrelu(U (x + bias)), -clamp, clamp) for x [H, W, C], where U = up_h (x) up_w and
-    D = sum_k down_h[k] (x) down_w[k]. Runs over chunks of channels and tiles of output rows so
-    that the intermediate rows of a tile stay in cache; every intermediate row is computed once.
-    A chunk writes its slice of the output's channels directly (no regrouping copies). The small
-    per-tile ops run single-threaded; chunks are shared out between the threads torch was allowed
-    (see threads.py)."""
-    c_all, dtype = x.shape[-1], x.dtype
+    """D clamp(lrelu(U (x + bias)), -clamp, clamp) for x [H, W, N, C] (any strides with unit
+    channel stride: for an NHWC batch, x.permute(1, 2, 0, 3) is free), where U = up_h (x) up_w and
+    D = sum_k down_h[k] (x) down_w[k]; bias [C]. Returns [N, h_out, w_out, C] (NHWC). Runs over
+    chunks of channels of one sample and tiles of output rows so that the intermediate rows of a
+    tile stay in cache; every intermediate row is computed once. A chunk writes its slice of the
+    output directly (no regrouping copies). The small per-tile ops run single-threaded; chunks are
+    shared out between the threads torch was allowed (see threads.py)."""
+    n, c_all, dtype = x.shape[2], x.shape[3], x.dtype
     with single_threaded_ops() as workers:
-        if workers > 1 and _ceil_div(c_all, chunk) < workers and c_all >= 2 * workers:
+        if workers > 1 and n * _ceil_div(c_all, chunk) < workers and c_all >= 2 * workers:
             chunk = _ceil_div(c_all, workers)  # enough chunks to keep every thread busy
-        groups = _ceil_div(c_all, chunk)
-        out = torch.empty(plan.h_out, plan.w_out, c_all, dtype=dtype)
-        run_parallel(lambda part: _fused_groups(x, bias, out, part, chunk, plan, slope, clamp), split(groups, workers),
-                     workers)
+        per_sample = _ceil_div(c_all, chunk)
+        chunks = [(i, g * chunk, min(c_all, (g + 1) * chunk)) for i in range(n) for g in range(per_sample)]
+        out = torch.empty(n, plan.h_out, plan.w_out, c_all, dtype=dtype)
+        run_parallel(lambda part: _fused_groups(x, bias, out, [chunks[j] for j in part], plan, slope, clamp),
+                     split(len(chunks), workers), workers)
     return out
 
 
-def _fused_groups(x: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor, part: range, chunk: int,
+def _fused_groups(x: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor, chunks: list[tuple[int, int, int]],
                   plan: FusedPlan, slope: float, clamp: float | None) -> None:
-    """The fused op for channel chunks `part`: x [H, W, C] -> out [h_out, w_out, C], chunk g being
-    channels [g * chunk, (g + 1) * chunk). A chunk is copied (+ bias) into a zero-bordered padded
-    buffer of its own, reused from chunk to chunk: the padded copy never exists for all channels at
-    once. Each call owns its buffers, so calls for disjoint chunks can run at the same time."""
-    h, w, c_all = x.shape
+    """The fused op for `chunks` (sample, first channel, end channel): x [H, W, N, C] ->
+    out [N, h_out, w_out, C]. A chunk is copied (+ bias) into a zero-bordered padded buffer of its
+    own, reused from chunk to chunk: the padded copy never exists for all channels at once. Each
+    call owns its buffers, so calls for disjoint chunks can run at the same time."""
+    h, w = x.shape[:2]
     dtype = x.dtype
     uw, uh, d0 = plan.up_w, plan.up_h, plan.down_h[0]
     new_rows = plan.tile_step  # intermediate rows each tile adds
     n_up = _ceil_div(new_rows, uh.block) + 1  # most up_h blocks one tile computes
     buffers: dict[int, tuple[torch.Tensor, _Rows, _Rows, _Rows, torch.Tensor]] = {}
 
-    for g in part:
-        lo, hi = g * chunk, min(c_all, (g + 1) * chunk)
+    for i, lo, hi in chunks:
+        xs = x[:, :, i, lo:hi]
+        bs = None if bias is None else bias[lo:hi]
         fresh = hi - lo not in buffers
         if fresh:  # at most two widths: chunk, and the last chunk's remainder
             c = hi - lo
-            buffers[c] = (padded(x[..., lo:hi], plan.top, plan.in_rows, uw.offset, uw.in_width,
-                                 None if bias is None else bias[lo:hi]),
+            buffers[c] = (padded(xs, plan.top, plan.in_rows, uw.offset, uw.in_width, bs),
                           _Rows(2 * ((n_up - 1) * uh.step + uh.length), uw.out_width, c, dtype),
                           _Rows(2 * plan.tile_len + uh.block, uw.out_width, c, dtype),
                           _Rows(plan.tile, uw.out_width, c, dtype, spill=1),
@@ -264,10 +266,10 @@ def _fused_groups(x: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor,
         interior = src[plan.top: plan.top + h, uw.offset: uw.offset + w]  # the zero borders stay
         if fresh:
             pass  # padded() has just copied this chunk in
-        elif bias is None:
-            interior.copy_(x[..., lo:hi])
+        elif bs is None:
+            interior.copy_(xs)
         else:
-            torch.add(x[..., lo:hi], bias[lo:hi], out=interior)
+            torch.add(xs, bs, out=interior)
         xu.reset(uh.start + plan.top)
         mid.reset(0)
         for t in range(plan.tiles):
@@ -291,4 +293,4 @@ def _fused_groups(x: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor,
                 pass_h(rows, m_lo - mid.first, plan.tile // dh.block, dh, out=yd.buf[: plan.tile])
                 pass_w(yd.buf, plan.tile, dw, out=xd, accumulate=k > 0)
             n = min(plan.tile, plan.h_out - t * plan.tile)
-            out[t * plan.tile: t * plan.tile + n, :, lo:hi] = xd[:n, : plan.w_out]
+            out[i, t * plan.tile: t * plan.tile + n, :, lo:hi] = xd[:n, : plan.w_out]

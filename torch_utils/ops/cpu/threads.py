@@ -64,11 +64,14 @@ def run_parallel(fn: Callable[[T], None], items: Sequence[T], workers: int) -> N
             fn(item)
         return
 
+    grad_mode = torch.is_grad_enabled()
+
     def call(item: T) -> None:
-        # OpenMP's thread count is per thread: a pool thread must be told too.
+        # OpenMP's thread count and autograd's grad mode are per thread: a pool thread must be told.
         if torch.get_num_threads() != 1:
             torch.set_num_threads(1)
-        fn(item)
+        with torch.set_grad_enabled(grad_mode):
+            fn(item)
 
     futures = [_executor(workers - 1).submit(call, item) for item in items[1:]]
     try:
