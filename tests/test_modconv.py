@@ -63,3 +63,33 @@ def test_modulated_conv2d_row_bands() -> None:
     ref = modulated_conv2d(x, w, s, padding=2)
     got = modulated_conv2d(x, w, s, padding=2, row_bands=4)
     assert (got - ref).abs().max() <= 1e-5 * ref.abs().max()
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "contiguous"])
+@pytest.mark.parametrize("kernel,padding", [(1, 0), (1, 1), (3, 2)])
+def test_conv2d_batch1_matches_conv2d(layout: str, kernel: int, padding: int) -> None:
+    """The batch-1 fast convolution: a 1x1 one without padding as a matrix product (any input
+    layout), the rest in row bands; channels_last result either way."""
+    from torch_utils.ops.cpu.conv import conv2d_batch1
+
+    torch.manual_seed(4)
+    x = torch.randn(1, 12, 11, 9)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    w = torch.randn(7, 12, kernel, kernel)
+    ref = torch.nn.functional.conv2d(x, w, padding=padding)
+    got = conv2d_batch1(x, w, padding, 2)
+    assert got.shape == ref.shape
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    assert (got - ref).abs().max() <= 1e-5 * ref.abs().max()
+
+
+def test_modulated_conv2d_pointwise_batch1() -> None:
+    torch.manual_seed(5)
+    x = torch.randn(1, 16, 10, 10).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(8, 16, 1, 1)
+    s = torch.randn(1, 16)
+    gain = torch.tensor(0.6)
+    ref = modulated_conv2d(x, w, s, padding=0, input_gain=gain)
+    got = modulated_conv2d(x, w, s, padding=0, input_gain=gain, row_bands=1)
+    assert (got - ref).abs().max() <= 1e-5 * ref.abs().max()

@@ -81,12 +81,13 @@ def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float,
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, padding: int = 0,
                      demodulate: bool = True, input_gain: torch.Tensor | None = None,
-                     modulate_input: bool = False, row_bands: int = 1) -> torch.Tensor:
+                     modulate_input: bool = False, row_bands: int = 0) -> torch.Tensor:
     """Convolve each batch element with the weights scaled by its styles (Eq. 1), optionally
     demodulated to unit expected output variance (Eq. 3), as one grouped convolution; or, with
     `modulate_input`, as one shared-weight convolution of the modulated input (same result, see
-    below: cheaper to differentiate at training batch sizes). `row_bands` > 1 (batch 1) runs the
-    convolution a band of output rows at a time, to bound its working memory."""
+    below: cheaper to differentiate at training batch sizes). `row_bands` >= 1 (batch 1, fast CPU path)
+    runs the convolution a band of output rows at a time, to bound its working memory, and a 1x1
+    convolution as one matrix product (see torch_utils/ops/cpu/conv.py); 0 is plain conv2d."""
     batch, in_channels = x.shape[0], x.shape[1]
     out_channels, _, kh, kw = weight.shape
 
@@ -121,10 +122,10 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 
     x = x.reshape(1, batch * in_channels, *x.shape[2:])
     w = w.reshape(batch * out_channels, in_channels, kh, kw).to(x.dtype)
-    if row_bands > 1 and batch == 1:  # same convolution, a band of output rows at a time (less scratch)
-        from torch_utils.ops.cpu.conv import conv2d_row_bands  # only on the fast CPU path
+    if row_bands >= 1 and batch == 1:  # same convolution, in row bands or as one matrix product
+        from torch_utils.ops.cpu.conv import conv2d_batch1  # only on the fast CPU path
 
-        x = conv2d_row_bands(x, w, padding, row_bands)
+        x = conv2d_batch1(x, w, padding, row_bands)
     else:
         x = torch.nn.functional.conv2d(x, w, padding=padding, groups=batch)
     return x.reshape(batch, out_channels, *x.shape[2:])
@@ -299,8 +300,8 @@ class SynthesisLayer(nn.Module):
         # Fast CPU path at batch > 1 (training): modulate the input, not one weight copy per sample.
         fast_cpu = x.device.type == "cpu" and paths.active() != "reference"
         modulate_input = fast_cpu and x.shape[0] > 1
-        # Fast CPU path at batch 1: large convolutions in bands of rows (peak memory).
-        row_bands = 1
+        # Fast CPU path at batch 1: large convolutions in bands of rows (peak memory), 1x1 ones as a matmul.
+        row_bands = 0
         if fast_cpu and x.shape[0] == 1 and not torch.is_grad_enabled():
             from torch_utils.ops.cpu.conv import bands_for  # 'cpu' / 'cuda' paths: the CPU ops imported fine
 

@@ -6,6 +6,10 @@ StyleGAN3-T 256's widest layers takes about twice the output's size on top of in
 with kernel height k and symmetric padding p read input rows r0 - p .. r1 - 1 - p + k - 1 only, so
 the convolution can run one band of rows at a time, each band's scratch proportionally smaller,
 writing into one preallocated output. The arithmetic of every output pixel is unchanged.
+
+A 1x1 convolution without padding (StyleGAN3-R's layers) is a plain matrix product of the
+channels_last input, viewed as [H*W, C_in], with the weight: one product straight into the
+output, no scratch and no bands.
 """
 
 from __future__ import annotations
@@ -41,3 +45,15 @@ def conv2d_row_bands(x: torch.Tensor, weight: torch.Tensor, padding: int, bands:
             band = F.pad(band, (0, 0, max(-lo, 0), max(hi - h, 0)))
         out[:, :, r0:r1] = F.conv2d(band, weight, padding=(0, padding))
     return out
+
+
+def conv2d_batch1(x: torch.Tensor, weight: torch.Tensor, padding: int, bands: int) -> torch.Tensor:
+    """F.conv2d(x, weight, padding=padding) for a batch-1 x (stride 1, no groups), channels_last result:
+    a 1x1 convolution without padding as one matrix product, anything else in row bands."""
+    n, c_in, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    if n != 1 or kh != 1 or kw != 1 or padding != 0:
+        return conv2d_row_bands(x, weight, padding, bands)
+    rows = x.permute(0, 2, 3, 1).reshape(h * w, c_in)  # a view when x is channels_last
+    out = torch.mm(rows, weight.reshape(c_out, c_in).t())
+    return out.view(1, h, w, c_out).permute(0, 3, 1, 2)
