@@ -101,10 +101,13 @@ def test_filtered_lrelu_radial_filters_are_used():
     assert (recon - radial[0]["fd"].double()).abs().max() < 1e-6 * radial[0]["fd"].abs().max()
 
 
+@pytest.mark.parametrize("stack", [True, False])
 @pytest.mark.parametrize("name", ["L11-T256", "L10-T256", "R256-radial"])
-def test_filtered_lrelu_tiled_many_channels(name, monkeypatch):
-    """Channel groups and row tiles (forced small) give the same result as the reference."""
+def test_filtered_lrelu_tiled_many_channels(name, stack, monkeypatch):
+    """Channel groups and row tiles (forced small) give the same result as the reference, with the
+    terms of a 2-D down filter in one stacked H product or one product each."""
     monkeypatch.setattr(separable, "TILE_BYTES", 256 << 10)
+    monkeypatch.setattr(separable, "STACK_DOWN", stack)
     fast._fused_plan.cache_clear()
     cfg = {c["size"][0]: c for n, c in NETWORK_CONFIGS if n.startswith("sg3r_256" if "R" in name else "sg3t_256")}
     size = {"L11-T256": 150, "L10-T256": 150, "R256-radial": 148}[name]

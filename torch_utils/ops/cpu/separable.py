@@ -126,6 +126,7 @@ class FusedPlan:
     up_h: Blocks  # one block = the intermediate rows one tile adds
     down_w: tuple[WidthPlan, ...]
     down_h: tuple[Blocks, ...]  # a few output rows per block; a tile is tile // block windows
+    down_stack: Blocks  # every term's down_h matrix stacked (term-major rows): one product for all
     top: int  # zero rows above the input in the padded buffer
     in_rows: int  # rows of the padded input buffer
     h_out: int
@@ -143,13 +144,14 @@ def fused_plan(up_y: AxisOp, up_x: AxisOp, downs: list[tuple[AxisOp, AxisOp]], h
     dy0 = downs[0][0]
     # The y-down pass works in blocks of about 8 output rows: one block for a whole tile would be a
     # [tile, 2 tile + K] matrix of which only K taps per row are non-zero (mostly multiplying zeros).
-    hb = round_block(dy0, 8)
+    hb = round_block(dy0, DOWN_BLOCK)
     unit = math.lcm(hb, up_y.up // math.gcd(up_y.up, dy0.down))  # tile * down % up == 0
     tile = _ceil_div(max(min(tile, h_out), 1), unit) * unit
     down_h = tuple(blocks(dy, hb, dtype) for dy, _ in downs)
     if len({(d.start, d.step, d.length) for d in down_h}) != 1:
         raise ValueError("all terms of the down filter must share one window pattern")
     d0 = down_h[0]
+    down_stack = Blocks(d0.start, d0.step, torch.cat([d.matrix for d in down_h]))
     tile_step = (tile // hb) * d0.step
     tile_len = (tile // hb - 1) * d0.step + d0.length
     # Each tile needs tile_step new intermediate rows, made in up_h blocks of about 8 rows.
@@ -165,7 +167,7 @@ def fused_plan(up_y: AxisOp, up_x: AxisOp, downs: list[tuple[AxisOp, AxisOp]], h
     n_up = _ceil_div(mid_rows, up_h.block)
     top = max(0, -up_h.start)
     in_rows = max(top + h_in, up_h.start + top + (n_up - 1) * up_h.step + up_h.length)
-    return FusedPlan(chunk, up_w, up_h, down_w, down_h, top, in_rows, h_out, w_out, tiles, tile, tile_step, tile_len)
+    return FusedPlan(chunk, up_w, up_h, down_w, down_h, down_stack, top, in_rows, h_out, w_out, tiles, tile, tile_step, tile_len)
 
 
 class _Rows:
@@ -200,6 +202,8 @@ class _Rows:
         return space
 
 
+STACK_DOWN = True  # one H product for all terms of a 2-D down filter (False: one per term)
+DOWN_BLOCK = 8  # output rows per block of the y-down pass
 TILE_BYTES = 4 << 20  # intermediate rows kept per tile: about one core's L2 cache
 
 
@@ -260,7 +264,7 @@ def _fused_groups(x: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor,
             buffers[c] = (padded(xs, plan.top, plan.in_rows, uw.offset, uw.in_width, bs),
                           _Rows(2 * ((n_up - 1) * uh.step + uh.length), uw.out_width, c, dtype),
                           _Rows(2 * plan.tile_len + uh.block, uw.out_width, c, dtype),
-                          _Rows(plan.tile, uw.out_width, c, dtype, spill=1),
+                          _Rows(plan.tile * len(plan.down_h), uw.out_width, c, dtype, spill=1),
                           torch.empty(plan.tile, plan.down_w[0].out_width, c, dtype=dtype))
         src, xu, mid, yd, xd = buffers[hi - lo]
         interior = src[plan.top: plan.top + h, uw.offset: uw.offset + w]  # the zero borders stay
@@ -289,8 +293,19 @@ def _fused_groups(x: torch.Tensor, bias: torch.Tensor | None, out: torch.Tensor,
                 if clamp is not None and clamp >= 0:
                     new.clamp_(-clamp, clamp)
             rows = mid.view(mid.first, mid.end)
-            for k, (dh, dw) in enumerate(zip(plan.down_h, plan.down_w)):
-                pass_h(rows, m_lo - mid.first, plan.tile // dh.block, dh, out=yd.buf[: plan.tile])
-                pass_w(yd.buf, plan.tile, dw, out=xd, accumulate=k > 0)
+            terms = len(plan.down_w)
+            if terms == 1 or not STACK_DOWN:
+                for k, (dh, dw) in enumerate(zip(plan.down_h, plan.down_w)):
+                    pass_h(rows, m_lo - mid.first, plan.tile // dh.block, dh, out=yd.buf[: plan.tile])
+                    pass_w(yd.buf, plan.tile, dw, out=xd, accumulate=k > 0)
+            else:
+                # All terms' H passes as one product (the intermediate rows are read once, not once
+                # per term): block b of term k lands in rows (b * terms + k) * hb .. + hb of yd.
+                hb = d0.block
+                pass_h(rows, m_lo - mid.first, plan.tile // hb, plan.down_stack, out=yd.buf[: plan.tile * terms])
+                for b in range(plan.tile // hb):
+                    dst = xd[b * hb: (b + 1) * hb]
+                    for k, dw in enumerate(plan.down_w):
+                        pass_w(yd.buf[(b * terms + k) * hb:], hb, dw, out=dst, accumulate=k > 0)
             n = min(plan.tile, plan.h_out - t * plan.tile)
             out[i, t * plan.tile: t * plan.tile + n, :, lo:hi] = xd[:n, : plan.w_out]
