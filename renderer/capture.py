@@ -11,34 +11,19 @@ import dataclasses
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from renderer.atomic import write_atomic
 from renderer.protocol import ModelInfo, RenderArgs
 
 FORMAT_VERSION = 1
 PNG_KEY_STATE = "stylegan-visualizer"      # PNG text chunk holding the JSON render state
 PNG_KEY_MODEL = "model"                    # PNG text chunk holding the model file name
 SOFTWARE = "StyleGAN3 visualizer"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to `path` through a temporary file in the same directory and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def render_state(args: RenderArgs, model: ModelInfo | None, extra: Mapping[str, Any] | None = None,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import struct
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from renderer.atomic import write_atomic  # noqa: F401  (re-exported for the trainer)
 from renderer.networks import FAMILIES, build_generator, family_label
 from renderer.protocol import ModelInfo
 from torch_utils.persistence import ModelLoadError, PersistentObject, load_pickle
@@ -283,38 +283,6 @@ def save_generator(G: nn.Module, path: str | os.PathLike, metadata: dict[str, An
     tensors = {name: t.detach().to("cpu", copy=True).contiguous() for name, t in G.state_dict().items()}
     write_atomic(path, safetensors.torch.save(tensors, metadata=header))
     return path
-
-
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same directory (name ending in .tmp),
-    fsync, then rename over `path`; on failure the temporary file is removed and `path` untouched."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable (POSIX); not possible or needed everywhere."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # --- Summary -----------------------------------------------------------------------------------
