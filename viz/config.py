@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from renderer.atomic import write_atomic
 
 CONFIG_DIR_ENV = "STYLEGAN_VIZ_CONFIG_DIR"
 MAX_RECENT = 12
@@ -46,10 +47,6 @@ class RecentModels:
 
     def _save(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".recent-", suffix=".json")
-            with os.fdopen(fd, "w") as f:
-                json.dump({"recent": self.paths}, f, indent=1)
-            os.replace(tmp, self.path)
+            write_atomic(self.path, json.dumps({"recent": self.paths}, indent=1).encode("utf-8"))
         except OSError:
             pass   # an unwritable config dir must not stop the app; the list lives on in memory

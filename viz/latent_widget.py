@@ -3,6 +3,7 @@ load and save W (.npy)."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
 from gui_utils.imgui_utils import button, checkbox, grayed_out
+from renderer.atomic import write_atomic
 from renderer.conventions import displayed_seed, weighted_seeds
 
 DRAG_SEEDS_PER_PIXEL = 0.01       # dragging on the image
@@ -131,10 +133,9 @@ class LatentWidget:
         path = Path(self.w_path_field or Path(self.viz.capture.directory) / f"w-seed{self.seed:04d}.npy").expanduser()
         if path.suffix != ".npy":
             path = path.with_suffix(".npy")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.npy")
-        np.save(tmp, np.asarray(w, dtype=np.float32))
-        tmp.replace(path)
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(w, dtype=np.float32))
+        write_atomic(path, buffer.getvalue())
         self.w_path_field = str(path)
         self.viz.note(f"saved W to {path}")
 

@@ -237,12 +237,14 @@ class AverageSpectrum:
 
     def save(self, path: str) -> None:
         """Write a .npz (written to a temporary name first, so a half-written file never appears)."""
-        import os
+        import io
 
-        tmp = f"{path}.tmp.npz"
-        np.savez(tmp, power=self.power, freqs=self.freqs, resolution=self.resolution, num_images=self.num_images,
+        from renderer.atomic import write_atomic
+
+        buffer = io.BytesIO()
+        np.savez(buffer, power=self.power, freqs=self.freqs, resolution=self.resolution, num_images=self.num_images,
                  mean=self.mean, std=self.std, beta=self.beta, pad=self.pad, label=self.label)
-        os.replace(tmp, path)
+        write_atomic(path, buffer.getvalue())
 
     @staticmethod
     def load(path: str) -> "AverageSpectrum":
