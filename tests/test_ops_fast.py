@@ -275,17 +275,35 @@ def test_filtered_lrelu_gradcheck(cfg):
         assert_close(a, r, 1e-7)
 
 
-def test_filtered_lrelu_gradient_float32_network_size():
-    """float32 gradients at a real layer size match the reference's."""
+@pytest.mark.parametrize("clamp", [1.0, 1e4, None])
+def test_filtered_lrelu_gradient_float32_network_size(clamp):
+    """float32 gradients at a real layer size match the reference's (a clamp that bites, one that
+    clamps nothing, none)."""
     c = next(c for n, c in NETWORK_CONFIGS if n.startswith("sg3t_small") and c["up"] == 4)
     x = torch.randn(2, 4, *c["size"], requires_grad=True)
     b = torch.randn(4, requires_grad=True)
-    args = dict(up=c["up"], down=c["down"], padding=c["padding"], gain=c["gain"], slope=c["slope"], clamp=1.0)
+    args = dict(up=c["up"], down=c["down"], padding=c["padding"], gain=c["gain"], slope=c["slope"], clamp=clamp)
     g = torch.randn_like(filtered_lrelu_ref(x, c["fu"], c["fd"], b, **args))
     ref = torch.autograd.grad((filtered_lrelu_ref(x, c["fu"], c["fd"], b, **args) * g).sum(), (x, b))
     got = torch.autograd.grad((fast.filtered_lrelu(x, c["fu"], c["fd"], b, **args) * g).sum(), (x, b))
     for a, r in zip(got, ref):
         assert_close(a, r)
+
+
+@pytest.mark.parametrize("slope", [0.2, 1.0, 0.0, -0.3])
+@pytest.mark.parametrize("clamp", [None, 0.7, 100.0])
+def test_lrelu_clamp_grad_matches_autograd(slope, clamp):
+    """The backward's mask (read from z, the clamp pass skipped when nothing is clamped) equals
+    autograd through lrelu then clamp, away from the kinks."""
+    torch.manual_seed(6)
+    z = (torch.randn(5, 7, 3, dtype=torch.float64) * 2).requires_grad_(True)
+    g = torch.randn(5, 7, 3, dtype=torch.float64)
+    y = torch.nn.functional.leaky_relu(z, slope)
+    if clamp is not None:
+        y = y.clamp(-clamp, clamp)
+    (ref,) = torch.autograd.grad((y * g).sum(), z)
+    got = fast._lrelu_clamp_grad(g.clone(), z.detach().clone(), slope, clamp)
+    assert torch.equal(got, ref)
 
 
 @pytest.mark.parametrize("up, down, fshape", [(2, 1, (4, 4)), (1, 2, (4, 4)), (2, 2, (6,))])
@@ -339,3 +357,20 @@ def test_fast_ops_fall_back_for_unsupported_inputs():
     x, fu, fd = torch.randn(1, 2, 9, 9), torch.randn(4, 4), torch.randn(4)
     args = dict(up=2, down=2, padding=[3, 2, 3, 2])
     assert_close(fast.filtered_lrelu(x, fu, fd, **args), filtered_lrelu_ref(x, fu, fd, **args))
+
+
+def test_separable_reads_a_prepadded_input():
+    """separable() on a buffer from separable_input() (interior filled in place) equals the copying form."""
+    from torch_utils.ops.cpu.polyphase import AxisOp
+
+    torch.manual_seed(7)
+    x = torch.randn(9, 11, 5)
+    yop, xop = AxisOp((0.25, 0.5, 0.75, 1.0), 1, 2, 1), AxisOp((0.5, 1.0, 0.5, -0.25), 2, 1, 2)
+    h_out, w_out = yop.out_size(9, 2), xop.out_size(11, 1)
+    ref = separable.separable(x, yop, h_out, xop, w_out)
+    buf, inner = separable.separable_input(9, 11, 5, xop, w_out, x.dtype)
+    inner.copy_(x)
+    got = separable.separable(inner, yop, h_out, xop, w_out, padded_input=buf)
+    assert torch.equal(got, ref)
+    with pytest.raises(ValueError):
+        separable.separable(inner, yop, h_out, xop, w_out, bias=torch.ones(5), padded_input=buf)

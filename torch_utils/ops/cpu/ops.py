@@ -23,7 +23,7 @@ from torch_utils.ops import bias_act as ref_bias_act
 from torch_utils.ops import filtered_lrelu as ref_filtered_lrelu
 from torch_utils.ops import upfirdn2d as ref_upfirdn2d
 from torch_utils.ops.cpu.polyphase import AxisOp, separable_factors
-from torch_utils.ops.cpu.separable import FusedPlan, filter_lrelu_filter, fused_plan, separable
+from torch_utils.ops.cpu.separable import FusedPlan, filter_lrelu_filter, fused_plan, separable, separable_input
 from torch_utils.ops.upfirdn2d import Padding, parse_padding, parse_scaling
 
 FLOAT_TYPES = (torch.float32, torch.float64, torch.bfloat16)
@@ -212,29 +212,38 @@ class _FilteredLReLUFunction(torch.autograd.Function):
         for oy, ox in cfg.down:  # D^T g, one separable term at a time
             term = separable(g, oy.transpose(), h_mid, ox.transpose(), w_mid)
             gmid = term if gmid is None else gmid.add_(term) if gmid.is_contiguous() else gmid + term
-        gmid = _lrelu_clamp_grad(gmid, pre, cfg.slope, cfg.clamp)
-        gx = separable(gmid, cfg.up_y.transpose(), h_in, cfg.up_x.transpose(), w_in)
+        # The masked gradient is written straight into the padded input of the U^T pass.
+        ut_y, ut_x = cfg.up_y.transpose(), cfg.up_x.transpose()
+        buf, inner = separable_input(h_mid, w_mid, gmid.shape[2], ut_x, w_in, gmid.dtype)
+        _lrelu_clamp_grad(gmid, pre, cfg.slope, cfg.clamp, out=inner)
+        gx = separable(inner, ut_y, h_in, ut_x, w_in, padded_input=buf)
         grad_b = None
         if b is not None and ctx.needs_input_grad[1]:
             grad_b = gx.sum(dim=(0, 1)).view(n, c).sum(0).to(b.dtype)
         return _from_image(gx.contiguous(), n), grad_b, None
 
 
-def _lrelu_clamp_grad(gmid: torch.Tensor, pre: torch.Tensor, slope: float, clamp: float | None) -> torch.Tensor:
-    """gmid * lrelu'(z) * [|lrelu(z)| <= clamp] in three fused elementwise passes (no float mask):
-    lrelu is applied to z in place (z is a scratch buffer), and for slope > 0 the sign of
-    lrelu(z) is the sign of z, so aten's leaky_relu_backward can read the activation. The clamp's
-    gradient is hardtanh's (zero outside the open interval; the closed-interval boundary of
-    torch.clamp differs only where |lrelu(z)| equals clamp exactly)."""
-    if slope <= 0:  # the activation does not tell the sign of z: read z itself
-        grad = torch.ops.aten.leaky_relu_backward(gmid, pre, slope, False)
-        act = torch.nn.functional.leaky_relu(pre, slope) if clamp is not None and clamp >= 0 else None
-    else:
-        act = torch.nn.functional.leaky_relu_(pre, slope)
-        grad = torch.ops.aten.leaky_relu_backward(gmid, act, slope, True)
-    if clamp is not None and clamp >= 0:
-        grad = torch.ops.aten.hardtanh_backward(grad, act, -clamp, clamp)
-    return grad
+def _lrelu_clamp_grad(gmid: torch.Tensor, pre: torch.Tensor, slope: float, clamp: float | None,
+                      out: torch.Tensor | None = None) -> torch.Tensor:
+    """gmid * lrelu'(z) * [|lrelu(z)| <= clamp] in at most two elementwise passes (no float mask).
+    For slope > 0 the activation is never formed: lrelu(z) has the sign of z, and |lrelu(z)| < clamp
+    exactly where -clamp / slope < z < clamp, so aten's leaky_relu_backward and hardtanh_backward
+    both read z itself; the clamp pass is skipped when one min/max read shows nothing was clamped
+    (the usual case). The clamp's gradient is hardtanh's (zero outside the open interval; the
+    closed-interval boundary of torch.clamp differs only where |lrelu(z)| equals clamp exactly)."""
+    clamped = clamp is not None and clamp >= 0
+    if out is None:
+        out = torch.empty_like(gmid)
+    torch.ops.aten.leaky_relu_backward.grad_input(gmid, pre, slope, False, grad_input=out)
+    if clamped:
+        if slope <= 0:  # the activation does not tell the sign of z
+            torch.ops.aten.hardtanh_backward.grad_input(out, torch.nn.functional.leaky_relu(pre, slope), -clamp, clamp,
+                                                        grad_input=out)
+        else:
+            lo, hi = (float(v) for v in torch.aminmax(pre))
+            if not (lo * slope > -clamp and hi < clamp):
+                torch.ops.aten.hardtanh_backward.grad_input(out, pre, -clamp / slope, clamp, grad_input=out)
+    return out
 
 
 def filtered_lrelu(

@@ -81,24 +81,41 @@ def pass_h(src: torch.Tensor, first: int, count: int, blk: Blocks, out: torch.Te
 def padded(x: torch.Tensor, top: int, rows: int, left: int, width: int, bias: torch.Tensor | None = None) -> torch.Tensor:
     """x [H, W, C] placed at (top, left) in a zero buffer of `rows` x `width` (+1 spill row), plus bias."""
     h, w, c = x.shape
-    buf = torch.empty(rows + 1, width, c, dtype=x.dtype)
+    buf, inner = zero_border(h, w, c, x.dtype, top, rows, left, width)
+    if bias is None:
+        inner.copy_(x)
+    else:
+        torch.add(x, bias, out=inner)
+    return buf
+
+
+def zero_border(h: int, w: int, c: int, dtype: torch.dtype, top: int, rows: int, left: int,
+                width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A `rows` x `width` (+1 spill row) buffer whose border around the h x w interior at (top, left)
+    is zero: (buffer, interior view), the interior left for the caller to fill."""
+    buf = torch.empty(rows + 1, width, c, dtype=dtype)
     # Zero only the border; the interior is overwritten.
     buf[:top].zero_()
     buf[top + h:].zero_()
     inner = buf[top: top + h]
     inner[:, :left].zero_()
     inner[:, left + w:].zero_()
-    if bias is None:
-        inner[:, left: left + w].copy_(x)
-    else:
-        torch.add(x, bias, out=inner[:, left: left + w])
-    return buf
+    return buf, inner[:, left: left + w]
+
+
+def separable_input(h: int, w: int, c: int, xop: AxisOp, w_out: int, dtype: torch.dtype,
+                    block: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """The padded input buffer separable(..., padded_input=buffer) reads, and its [h, w, c] interior:
+    a producer can write straight into the interior, and the pass copies nothing."""
+    wp = width_plan(xop, w, w_out, block, dtype)
+    return zero_border(h, w, c, dtype, 0, h, wp.offset, wp.in_width)
 
 
 def separable(x: torch.Tensor, yop: AxisOp, h_out: int, xop: AxisOp, w_out: int, block: int = 8,
-              bias: torch.Tensor | None = None) -> torch.Tensor:
+              bias: torch.Tensor | None = None, padded_input: torch.Tensor | None = None) -> torch.Tensor:
     """Apply yop along H and xop along W to x [H, W, C] (+ bias [C] first): [h_out, w_out, C], whole
-    image at once. The result is a view into a slightly larger buffer that the caller owns."""
+    image at once. The result is a view into a slightly larger buffer that the caller owns. With
+    `padded_input` (from separable_input(), x its interior, no bias) the input is not copied."""
     h, w, c = x.shape
     dtype = x.dtype
     wp = width_plan(xop, w, w_out, block, dtype)
@@ -107,7 +124,12 @@ def separable(x: torch.Tensor, yop: AxisOp, h_out: int, xop: AxisOp, w_out: int,
     n_y = _ceil_div(h_out, yb.block)
     rows = max(top + h, yb.start + top + (n_y - 1) * yb.step + yb.length)
     # Pass along W on the input rows that hold data, writing straight into an H-padded buffer.
-    xin = padded(x, 0, h, wp.offset, wp.in_width, bias)
+    if padded_input is None:
+        xin = padded(x, 0, h, wp.offset, wp.in_width, bias)
+    else:
+        if bias is not None or padded_input.shape != (h + 1, wp.in_width, c):
+            raise ValueError("padded_input must come from separable_input() for this pass, without bias")
+        xin = padded_input
     mid = torch.empty(rows, wp.out_width, c, dtype=dtype)
     mid[:top].zero_()  # only the H padding needs zeros: the W pass writes every column of its rows
     mid[top + h:].zero_()
