@@ -374,3 +374,43 @@ def test_separable_reads_a_prepadded_input():
     assert torch.equal(got, ref)
     with pytest.raises(ValueError):
         separable.separable(inner, yop, h_out, xop, w_out, bias=torch.ones(5), padded_input=buf)
+
+
+@pytest.mark.parametrize("name", ["T256-up2", "R256-radial"])
+def test_clamp_skip_bound_holds(name):
+    """The bound that lets the forward skip its clamp pass really bounds |U (x + b)|; the skip
+    decision keeps the clamp when it can bite (or on NaN) and drops it when it cannot."""
+    want_r = "R" in name
+    c = next((c for n, c in NETWORK_CONFIGS if n.startswith("sg3r_256" if want_r else "sg3t_256") and c["up"] == 2), None)
+    if c is None:
+        pytest.skip("configuration not found")
+    torch.manual_seed(8)
+    x = torch.randn(1, 6, *c["size"]) * 3
+    b = torch.randn(6)
+    args = dict(up=c["up"], down=c["down"], padding=c["padding"], gain=c["gain"], slope=1.0)
+    # slope 1 and no down filter: the op's intermediate is gain * U (x + b), read back through upfirdn.
+    z = fast.upfirdn2d(x + b.view(1, -1, 1, 1), c["fu"], up=c["up"], padding=c["padding"], gain=c["up"] ** 2)
+    peak = float(z.abs().max()) * c["gain"]
+    cfg_args = dict(fu=c["fu"], fd=c["fd"], b=b, **args)
+    import torch_utils.ops.cpu.ops as ops_mod
+
+    seen = []
+    orig = separable.clamp_can_bite
+
+    def spy(x_, bias_, plan, slope, clamp):
+        seen.append((plan.up_gain * (float(x_.abs().max()) + float(bias_.abs().max())), orig(x_, bias_, plan, slope, clamp)))
+        return seen[-1][1]
+
+    try:
+        separable.clamp_can_bite = spy
+        for clamp in (0.5 * peak, 1e6):
+            ref = filtered_lrelu_ref(x, clamp=clamp, **cfg_args)
+            assert_close(ops_mod.filtered_lrelu(x, clamp=clamp, **cfg_args), ref)
+    finally:
+        separable.clamp_can_bite = orig
+    (bound_small, bite_small), (bound_big, bite_big) = seen
+    assert bound_small >= peak * (1 - 1e-6)
+    assert bite_small and not bite_big
+    xn = x.clone()
+    xn[0, 0, 0, 0] = float("nan")
+    assert separable.clamp_can_bite(xn.permute(2, 3, 0, 1), b, None, 0.2, 1e6)  # NaN: decided before the plan is read

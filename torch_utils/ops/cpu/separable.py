@@ -158,6 +158,11 @@ class FusedPlan:
     tile_step: int  # intermediate rows from one tile to the next
     tile_len: int  # intermediate rows one tile reads
 
+    @property
+    def up_gain(self) -> float:
+        """max |U x| / max |x|: the largest absolute row sum of U = up_h (x) up_w."""
+        return float(self.up_h.matrix.double().abs().sum(1).max() * self.up_w.blk.matrix.double().abs().sum(1).max())
+
 
 def fused_plan(up_y: AxisOp, up_x: AxisOp, downs: list[tuple[AxisOp, AxisOp]], h_in: int, w_in: int,
                h_mid: int, w_mid: int, h_out: int, w_out: int, c: int, dtype: torch.dtype) -> FusedPlan:
@@ -243,6 +248,21 @@ def tiling(plan_width: int, h_mid: int, c: int, itemsize: int) -> tuple[int, int
     return min(c, 8), 8
 
 
+CLAMP_MARGIN = 1.25  # bound * margin < clamp: far beyond the rounding of float32 and bfloat16 products
+
+
+def clamp_can_bite(x: torch.Tensor, bias: torch.Tensor | None, plan: FusedPlan, slope: float, clamp: float) -> bool:
+    """False when no intermediate value can reach the clamp: |lrelu(U (x + b))| <= max(1, |slope|) *
+    up_gain * (max |x| + max |b|). One read of the input (a quarter of the intermediate's size)
+    instead of a read and a write of every intermediate row; with the networks' clamp of 256 and
+    activations of order 1-10 it almost always skips."""
+    lo, hi = (float(v) for v in torch.aminmax(x))
+    peak = max(abs(lo), abs(hi)) + (0.0 if bias is None else float(bias.abs().max()))
+    if not math.isfinite(peak):
+        return True
+    return peak * plan.up_gain * max(1.0, abs(slope)) * CLAMP_MARGIN >= clamp
+
+
 def filter_lrelu_filter(x: torch.Tensor, bias: torch.Tensor | None, plan: FusedPlan, slope: float,
                         clamp: float | None, chunk: int) -> torch.Tensor:
     """D clamp(lrelu(U (x + bias)), -clamp, clamp) for x [H, W, N, C] (any strides with unit
@@ -253,6 +273,8 @@ def filter_lrelu_filter(x: torch.Tensor, bias: torch.Tensor | None, plan: FusedP
     output directly (no regrouping copies). The small per-tile ops run single-threaded; chunks are
     shared out between the threads torch was allowed (see threads.py)."""
     n, c_all, dtype = x.shape[2], x.shape[3], x.dtype
+    if clamp is not None and clamp >= 0 and not clamp_can_bite(x, bias, plan, slope, clamp):
+        clamp = None  # the clamp pass over every intermediate row would change nothing
     with single_threaded_ops() as workers:
         if workers > 1 and n * _ceil_div(c_all, chunk) < workers and c_all >= 2 * workers:
             chunk = _ceil_div(c_all, workers)  # enough chunks to keep every thread busy
