@@ -75,23 +75,43 @@ def reference():
     return get
 
 
+def _saved_reference(tmp_path_factory, reference, name: str) -> Path:
+    """The reference network `name` written as a native checkpoint in a temporary folder."""
+    from renderer.models import save_generator
+
+    path = tmp_path_factory.mktemp("models") / f"{name}.safetensors"
+    save_generator(reference(name).build(), path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, reference) -> Path:
     """A native checkpoint of the small StyleGAN3-T reference network (64 px)."""
-    from renderer.models import save_generator
-
-    path = tmp_path_factory.mktemp("models") / "sg3t_small.safetensors"
-    save_generator(reference("sg3t_small").build(), path)
-    return path
+    return _saved_reference(tmp_path_factory, reference, "sg3t_small")
 
 
 @pytest.fixture(scope="session")
 def tiny_sg2_model(tmp_path_factory, reference) -> Path:
     """A native checkpoint of the small StyleGAN2 reference network (64 px)."""
-    from renderer.models import save_generator
+    return _saved_reference(tmp_path_factory, reference, "sg2_small")
 
-    path = tmp_path_factory.mktemp("models") / "sg2_small.safetensors"
-    save_generator(reference("sg2_small").build(), path)
+
+@pytest.fixture(scope="session")
+def sg3_identity_model(tmp_path_factory, reference) -> Path:
+    """The small StyleGAN3-T reference network with an identity input transform (64 px)."""
+    return _saved_reference(tmp_path_factory, reference, "sg3t_small_identity")
+
+
+@pytest.fixture(scope="session")
+def micro_sg2_model(tmp_path_factory) -> Path:
+    """A 16 px StyleGAN2 with 16 channels: renders in milliseconds, so hundreds of renders stay cheap."""
+    from renderer.models import save_generator
+    from renderer.networks import build_generator
+
+    G = build_generator("stylegan2", dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
+                                          channel_base=256, channel_max=16, mapping_kwargs=dict(num_layers=2)))
+    path = tmp_path_factory.mktemp("models") / "micro_sg2.safetensors"
+    save_generator(G.eval(), path)
     return path
 
 

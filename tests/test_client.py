@@ -20,19 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 120.0
 
 
-@pytest.fixture(scope="module")
-def micro_model(tmp_path_factory) -> Path:
-    """A 16 px StyleGAN2 with 16 channels: renders in milliseconds, so hundreds of renders stay cheap."""
-    from renderer.models import save_generator
-    from renderer.networks import build_generator
-
-    G = build_generator("stylegan2", dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
-                                          channel_base=256, channel_max=16, mapping_kwargs=dict(num_layers=2)))
-    path = tmp_path_factory.mktemp("models") / "micro_sg2.safetensors"
-    save_generator(G.eval(), path)
-    return path
-
-
 def wait_result(client: RenderClient, timeout: float = TIMEOUT_S):
     """Poll as the GUI does, once per frame, until a result comes."""
     end = time.monotonic() + timeout
@@ -63,10 +50,10 @@ def client():
     c.close()
 
 
-def test_in_process_client_gives_the_renderers_frame(micro_model):
+def test_in_process_client_gives_the_renderers_frame(micro_sg2_model):
     from renderer.render import Renderer
 
-    args = RenderArgs(model=str(micro_model), latent=((3, 1.0),), fft_show=True)
+    args = RenderArgs(model=str(micro_sg2_model), latent=((3, 1.0),), fft_show=True)
     with RenderClient(in_process=True) as c:
         assert c.pid is None
         c.set_args(args)
@@ -75,25 +62,25 @@ def test_in_process_client_gives_the_renderers_frame(micro_model):
     assert np.array_equal(result.image, Renderer().render(args).image)
 
 
-def test_equal_args_do_not_render_again(client, micro_model):
-    args = RenderArgs(model=str(micro_model), latent=((11, 1.0),))
+def test_equal_args_do_not_render_again(client, micro_sg2_model):
+    args = RenderArgs(model=str(micro_sg2_model), latent=((11, 1.0),))
     client.set_args(args)
     assert wait_result(client).args == args
     count = client.frames_rendered
-    client.set_args(RenderArgs(model=str(micro_model), latent=((11, 1.0),)))  # equal, not the same object
+    client.set_args(RenderArgs(model=str(micro_sg2_model), latent=((11, 1.0),)))  # equal, not the same object
     assert not client.is_busy and client.frames_rendered == count and client.get_result() is None
 
 
-def test_a_burst_of_changes_renders_far_fewer_frames_and_ends_on_the_last(client, micro_model):
+def test_a_burst_of_changes_renders_far_fewer_frames_and_ends_on_the_last(client, micro_sg2_model):
     from renderer.render import Renderer
 
-    client.set_args(RenderArgs(model=str(micro_model)))
+    client.set_args(RenderArgs(model=str(micro_sg2_model)))
     wait_result(client)
     before = client.frames_rendered
     returned = []
     last = None
     for i in range(1000):
-        last = RenderArgs(model=str(micro_model), latent=((i, 1.0),), fft_show=i % 2 == 1)
+        last = RenderArgs(model=str(micro_sg2_model), latent=((i, 1.0),), fft_show=i % 2 == 1)
         client.set_args(last)
         returned.append(client.get_result())
     wait_idle(client)
@@ -107,12 +94,12 @@ def test_a_burst_of_changes_renders_far_fewer_frames_and_ends_on_the_last(client
     assert client.frames_rendered - before < 200  # 1,000 requests; renders only when the renderer is free
 
 
-def test_renderer_memory_stays_flat_over_500_renders(client, micro_model):
+def test_renderer_memory_stays_flat_over_500_renders(client, micro_sg2_model):
     process = psutil.Process(client.pid)
 
     def render(i: int) -> None:
         # Alternate the frame size (spectrum on/off) so the shared-memory slots get resized too.
-        client.set_args(RenderArgs(model=str(micro_model), latent=((i, 1.0),), fft_show=i % 3 == 0))
+        client.set_args(RenderArgs(model=str(micro_sg2_model), latent=((i, 1.0),), fft_show=i % 3 == 0))
         assert wait_result(client).error is None
 
     for i in range(50):  # warm-up: caches, allocator pools
@@ -125,29 +112,29 @@ def test_renderer_memory_stays_flat_over_500_renders(client, micro_model):
     assert rss_end < rss_start * 1.10, (rss_start, rss_end)
 
 
-def test_killed_renderer_is_restarted_and_the_next_result_says_so(micro_model):
+def test_killed_renderer_is_restarted_and_the_next_result_says_so(micro_sg2_model):
     with RenderClient() as c:
-        c.set_args(RenderArgs(model=str(micro_model), latent=((1, 1.0),)))
+        c.set_args(RenderArgs(model=str(micro_sg2_model), latent=((1, 1.0),)))
         first = wait_result(c)
         assert first.error is None and first.message is None
         old_pid = c.pid
         os.kill(old_pid, signal.SIGKILL)
-        args = RenderArgs(model=str(micro_model), latent=((2, 1.0),))
+        args = RenderArgs(model=str(micro_sg2_model), latent=((2, 1.0),))
         c.set_args(args)
         result = wait_result(c)
         assert c.pid is not None and c.pid != old_pid
         assert result.args == args and result.error is None and result.image is not None
         assert result.message and "stopped unexpectedly" in result.message and "-9" in result.message
         assert "restarted" in result.message
-        c.set_args(RenderArgs(model=str(micro_model), latent=((3, 1.0),)))
+        c.set_args(RenderArgs(model=str(micro_sg2_model), latent=((3, 1.0),)))
         assert wait_result(c).message is None  # said once
 
 
-def test_close_leaves_no_process_and_no_shared_memory(micro_model):
+def test_close_leaves_no_process_and_no_shared_memory(micro_sg2_model):
     c = RenderClient()
-    c.set_args(RenderArgs(model=str(micro_model)))
+    c.set_args(RenderArgs(model=str(micro_sg2_model)))
     wait_result(c)
-    c.set_args(RenderArgs(model=str(micro_model), fft_show=True))
+    c.set_args(RenderArgs(model=str(micro_sg2_model), fft_show=True))
     wait_result(c)
     pid, names = c.pid, shm_names(c)
     assert names and all(Path("/dev/shm", n).exists() for n in names)
@@ -157,7 +144,7 @@ def test_close_leaves_no_process_and_no_shared_memory(micro_model):
     assert pid not in [p.pid for p in psutil.Process().children(recursive=True)]
 
 
-def test_interpreter_exit_without_close_cleans_up(micro_model, tmp_path):
+def test_interpreter_exit_without_close_cleans_up(micro_sg2_model, tmp_path):
     script = tmp_path / "leaky.py"
     script.write_text(
         "import sys, time\n"
@@ -166,7 +153,7 @@ def test_interpreter_exit_without_close_cleans_up(micro_model, tmp_path):
         "from renderer.protocol import RenderArgs\n"
         "if __name__ == '__main__':\n"
         "    c = RenderClient()\n"
-        f"    c.set_args(RenderArgs(model={str(micro_model)!r}))\n"
+        f"    c.set_args(RenderArgs(model={str(micro_sg2_model)!r}))\n"
         "    while c.get_result() is None:\n"
         "        time.sleep(0.01)\n"
         "    print(c.pid, *[s.name for s in c._backend._segments if s is not None], flush=True)\n"

@@ -18,18 +18,6 @@ FPS = 10
 SECONDS = 2
 
 
-@pytest.fixture(scope="module")
-def micro_model(tmp_path_factory) -> Path:
-    from renderer.models import save_generator
-    from renderer.networks import build_generator
-
-    G = build_generator("stylegan2", dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
-                                          channel_base=256, channel_max=16, mapping_kwargs=dict(num_layers=2)))
-    path = tmp_path_factory.mktemp("models") / "micro_sg2.safetensors"
-    save_generator(G.eval(), path)
-    return path
-
-
 def clip_frames(model: Path) -> tuple[RenderArgs, ...]:
     # A walk through latent space, as the GUI's animation would give: every frame differs.
     return tuple(RenderArgs(model=str(model), latent=((i, 1.0),), img_gain_db=6.0) for i in range(FPS * SECONDS))
@@ -40,10 +28,10 @@ def only_output_left(directory: Path, name: str) -> bool:
 
 
 @pytest.mark.parametrize("fmt", ["mp4", "gif"])
-def test_two_second_clip_reads_back_as_twenty_frames(micro_model, tmp_path, fmt):
+def test_two_second_clip_reads_back_as_twenty_frames(micro_sg2_model, tmp_path, fmt):
     out = tmp_path / f"clip.{fmt}"
     seen = []
-    path = render_clip(ClipSpec(out_path=str(out), frames=clip_frames(micro_model), fps=FPS, format=fmt, size=32),
+    path = render_clip(ClipSpec(out_path=str(out), frames=clip_frames(micro_sg2_model), fps=FPS, format=fmt, size=32),
                        progress=lambda done, total: seen.append((done, total)))
     assert path == out and only_output_left(tmp_path, out.name)
     frames = imageio.mimread(out, memtest=False)
@@ -54,16 +42,16 @@ def test_two_second_clip_reads_back_as_twenty_frames(micro_model, tmp_path, fmt)
         assert imageio.get_reader(out).get_meta_data()["fps"] == pytest.approx(FPS)
 
 
-def test_png_sequence_folder(micro_model, tmp_path):
+def test_png_sequence_folder(micro_sg2_model, tmp_path):
     out = tmp_path / "frames"
-    render_clip(ClipSpec(out_path=str(out), frames=clip_frames(micro_model)[:5], fps=FPS, format="png"))
+    render_clip(ClipSpec(out_path=str(out), frames=clip_frames(micro_sg2_model)[:5], fps=FPS, format="png"))
     names = sorted(p.name for p in out.iterdir())
     assert names == [f"frame_{i:05d}.png" for i in range(5)]
     assert only_output_left(tmp_path, "frames")
     assert np.asarray(Image.open(out / names[0])).shape == (16, 16, 3)
 
 
-def test_cancel_leaves_nothing(micro_model, tmp_path):
+def test_cancel_leaves_nothing(micro_sg2_model, tmp_path):
     out = tmp_path / "clip.mp4"
     calls = []
 
@@ -72,12 +60,12 @@ def test_cancel_leaves_nothing(micro_model, tmp_path):
         return len(calls) > 5
 
     with pytest.raises(ExportCancelled):
-        render_clip(ClipSpec(out_path=str(out), frames=clip_frames(micro_model), fps=FPS), cancelled=cancelled)
+        render_clip(ClipSpec(out_path=str(out), frames=clip_frames(micro_sg2_model), fps=FPS), cancelled=cancelled)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failed_frame_leaves_nothing_and_says_which(micro_model, tmp_path):
-    frames = clip_frames(micro_model)[:3] + (RenderArgs(model=str(tmp_path / "missing.pkl")),)
+def test_failed_frame_leaves_nothing_and_says_which(micro_sg2_model, tmp_path):
+    frames = clip_frames(micro_sg2_model)[:3] + (RenderArgs(model=str(tmp_path / "missing.pkl")),)
     from renderer.export import ExportError
 
     with pytest.raises(ExportError, match="Frame 4 of 4"):
@@ -85,14 +73,14 @@ def test_failed_frame_leaves_nothing_and_says_which(micro_model, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_background_job_finishes_and_cancels(micro_model, tmp_path):
+def test_background_job_finishes_and_cancels(micro_sg2_model, tmp_path):
     out = tmp_path / "clip.gif"
-    job = ExportJob(ClipSpec(out_path=str(out), frames=clip_frames(micro_model), fps=FPS, format="gif"))
+    job = ExportJob(ClipSpec(out_path=str(out), frames=clip_frames(micro_sg2_model), fps=FPS, format="gif"))
     assert job.wait(timeout=120)
     assert job.error is None and job.output == out and job.progress == 1.0
     assert len(imageio.mimread(out)) == FPS * SECONDS
 
-    long = ClipSpec(out_path=str(tmp_path / "long.mp4"), frames=clip_frames(micro_model) * 50, fps=FPS)
+    long = ClipSpec(out_path=str(tmp_path / "long.mp4"), frames=clip_frames(micro_sg2_model) * 50, fps=FPS)
     job = ExportJob(long)
     job.cancel()
     assert job.wait(timeout=120)

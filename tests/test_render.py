@@ -33,15 +33,6 @@ def renderer() -> Renderer:
 
 
 @pytest.fixture(scope="module")
-def sg3_identity_model(tmp_path_factory, reference) -> Path:
-    from renderer.models import save_generator
-
-    path = tmp_path_factory.mktemp("models") / "sg3t_small_identity.safetensors"
-    save_generator(reference("sg3t_small_identity").build(), path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def micro_sg3_model(tmp_path_factory) -> Path:
     """StyleGAN3-T with the full 14-layer design at 16 px and 8-16 channels: every layer, cheaply."""
     from renderer.models import save_generator
