@@ -67,6 +67,8 @@ def summary(G: nn.Module, info: ModelInfo) -> str:
         f"num_ws       {info.num_ws}",
         f"parameters   {info.num_params:,}",
     ]
+    if info.trained_kimg is not None:
+        lines.append(f"trained on   {info.trained_kimg:g} thousand images (kimg)")
     if info.has_input_transform:
         lines.append("input        Fourier features with a user transform (translate / rotate)")
     if info.has_noise:

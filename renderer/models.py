@@ -10,6 +10,7 @@ the family and the constructor arguments; it is always written atomically.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import struct
@@ -303,5 +304,15 @@ def model_info(G: nn.Module, path: str | os.PathLike) -> ModelInfo:
         has_noise=any(name.endswith("noise_const") for name, _ in G.named_buffers()),
         has_input_transform=isinstance(getattr(synthesis_input, "transform", None), torch.Tensor),
         untrained=bool(getattr(G, "untrained", False)),
+        trained_kimg=_trained_kimg(getattr(G, "checkpoint_metadata", {})),
         snapshot=str(getattr(G, "source_path", path)),
     )
+
+
+def _trained_kimg(metadata: dict[str, str]) -> float | None:
+    """The `kimg` a training snapshot records (training.snapshots), if it is a readable number."""
+    try:
+        kimg = float(metadata["kimg"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return kimg if math.isfinite(kimg) and kimg >= 0 else None

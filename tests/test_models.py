@@ -151,6 +151,7 @@ def test_native_round_trip(name, reference, tmp_path):
     assert json.loads(json.dumps(loaded.init_kwargs)) == json.loads(json.dumps(G.init_kwargs))
     info = model_info(loaded, path)
     assert info.untrained and info.snapshot == str(path)
+    assert info.trained_kimg == 12.0  # the number a training snapshot records, read back
     assert info.num_params == sum(p.numel() for p in G.parameters())
     assert (info.family, info.has_input_transform, info.has_noise) == (
         ("stylegan3-t", True, False) if name.startswith("sg3") else ("stylegan2", False, True))
@@ -164,6 +165,7 @@ def test_native_checkpoint_of_a_converted_pickle_matches(reference, tmp_path):
     native = load_generator(save_generator(from_pickle, tmp_path / "a.safetensors"))
     assert same_network(native, from_pickle)
     assert native.untrained is False
+    assert model_info(native, "a").trained_kimg is None  # nothing recorded: nothing claimed
 
 
 def test_save_needs_constructor_arguments(reference, tmp_path):

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import quiet, tiny_config
 from training import snapshots
 from training.augment import random_translate, random_xflip, translate
-from training.dataset import write_image_folder
 from training.discriminator import Discriminator, minibatch_stddev
 from training.quality import features, sample_quality
 from training.train import PRESETS, TrainConfig, Trainer, ema_beta, main, train, training_step, update_ema
@@ -26,29 +26,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    """Twelve 16x16 images: coloured discs of different sizes on white."""
-    rng = np.random.default_rng(0)
-    images = np.full((12, 16, 16, 3), 255, dtype=np.uint8)
-    yy, xx = np.mgrid[:16, :16]
-    for image in images:
-        radius = rng.integers(3, 7)
-        image[(yy - 8) ** 2 + (xx - 8) ** 2 < radius ** 2] = rng.integers(0, 256, 3)
-    path = tmp_path_factory.mktemp("data") / "discs"
-    write_image_folder(path, images)
-    return path
-
-
-def tiny_config(data: Path, **changes) -> TrainConfig:
-    return TrainConfig.from_dict({**PRESETS["tiny"], "data": str(data), "threads": 1, "progress_seconds": 1e9,
-                                  **changes})
-
-
-def quiet(_: str) -> None:
-    pass
 
 
 def _params(module: torch.nn.Module) -> dict[str, torch.Tensor]:

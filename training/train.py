@@ -285,6 +285,11 @@ class StopOnInterrupt:
             signal.signal(signal.SIGINT, self._previous)
 
 
+def console(line: str) -> None:
+    """Print a log line at once, also when stdout is a file or a pipe (nohup, tee)."""
+    print(line, flush=True)
+
+
 def _in_main_thread() -> bool:
     import threading
 
@@ -310,7 +315,7 @@ class Trainer:
     """A training run in a run directory: fresh, or resumed from its training-state.pt."""
 
     def __init__(self, cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = console) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.log = log
@@ -458,7 +463,7 @@ def load_run_config(run_dir: str | os.PathLike, overrides: dict[str, Any]) -> Tr
 
 
 def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, max_steps: int | None = None,
-          on_step: Callable[[Trainer], None] | None = None, log: Callable[[str], None] = print) -> RunResult:
+          on_step: Callable[[Trainer], None] | None = None, log: Callable[[str], None] = console) -> RunResult:
     """Run (or continue) training in `run_dir`; see Trainer."""
     return Trainer(cfg, run_dir, resume=resume, log=log).run(max_steps=max_steps, on_step=on_step)
 

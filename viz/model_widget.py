@@ -24,7 +24,7 @@ def snapshots_in(directory: Path) -> list[Path]:
 
 
 def describe(info, device: str, op_path: str, precision: str) -> str:
-    """The model info line: family, resolution, parameters, device, op path, untrained."""
+    """The model info line: family, resolution, parameters, device, op path, training progress."""
     parts = [info.family.upper().replace("STYLEGAN", "StyleGAN") or "?", f"{info.img_resolution} px"]
     if info.num_params:
         parts.append(f"{info.num_params / 1e6:.2f} M params")
@@ -36,6 +36,8 @@ def describe(info, device: str, op_path: str, precision: str) -> str:
         parts.append(f"{precision} preview")
     if info.untrained:
         parts.append("untrained")
+    elif info.trained_kimg is not None:
+        parts.append(f"{info.trained_kimg:g} kimg")
     return " | ".join(parts)
 
 

