@@ -153,6 +153,37 @@ def test_filtered_lrelu_threaded_channel_groups(name, threads, monkeypatch):
         fast._fused_plan.cache_clear()
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("name", ["T256-up2", "R256-radial"])
+def test_filtered_lrelu_backward_in_channel_chunks(name, threads, monkeypatch):
+    """The backward, run per (sample, channel chunk) and shared between threads, gives the
+    reference gradients: chunks forced to 8 channels (21 channels: a short last chunk), two samples,
+    a clamp that bites and one that cannot; the caller's thread count is restored."""
+    prefix = "sg3r_256" if name.startswith("R") else "sg3t_256"
+    c = next((c for n, c in NETWORK_CONFIGS if n.startswith(prefix) and c["up"] == 2 and c["size"][0] <= 60), None)
+    if c is None:
+        pytest.skip("configuration not found")
+    monkeypatch.setattr(fast, "BACKWARD_CHUNK_BYTES", 1)
+    assert fast.backward_chunk_channels(100, 100, 21, 4) == 8
+    torch.manual_seed(9)
+    x = (torch.randn(2, 21, *c["size"]) * 2).contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    b = torch.randn(21, requires_grad=True)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        for clamp in (0.5, 1e6):
+            args = dict(up=c["up"], down=c["down"], padding=c["padding"], gain=c["gain"], slope=c["slope"], clamp=clamp)
+            ref = filtered_lrelu_ref(x, c["fu"], c["fd"], b, **args)
+            got = fast.filtered_lrelu(x, c["fu"], c["fd"], b, **args)
+            g = torch.randn_like(ref)
+            expected = torch.autograd.grad((ref * g).sum(), (x, b))
+            for a, r in zip(torch.autograd.grad((got * g).sum(), (x, b)), expected):
+                assert_close(a, r)
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("layout", ["channels_last", "nchw", "hwnc"])
 def test_filtered_lrelu_batch_layouts(layout):
     """A batch in any memory layout gives the reference result (NHWC is read without a copy), the
@@ -293,8 +324,8 @@ def test_filtered_lrelu_gradient_float32_network_size(clamp):
 @pytest.mark.parametrize("slope", [0.2, 1.0, 0.0, -0.3])
 @pytest.mark.parametrize("clamp", [None, 0.7, 100.0])
 def test_lrelu_clamp_grad_matches_autograd(slope, clamp):
-    """The backward's mask (read from z, the clamp pass skipped when nothing is clamped) equals
-    autograd through lrelu then clamp, away from the kinks."""
+    """The backward's mask (read from z, no float mask formed) equals autograd through lrelu then
+    clamp, away from the kinks."""
     torch.manual_seed(6)
     z = (torch.randn(5, 7, 3, dtype=torch.float64) * 2).requires_grad_(True)
     g = torch.randn(5, 7, 3, dtype=torch.float64)

@@ -23,7 +23,9 @@ from torch_utils.ops import bias_act as ref_bias_act
 from torch_utils.ops import filtered_lrelu as ref_filtered_lrelu
 from torch_utils.ops import upfirdn2d as ref_upfirdn2d
 from torch_utils.ops.cpu.polyphase import AxisOp, separable_factors
-from torch_utils.ops.cpu.separable import FusedPlan, filter_lrelu_filter, fused_plan, separable, separable_input
+from torch_utils.ops.cpu.separable import (FusedPlan, channel_chunks, effective_clamp, filter_lrelu_filter,
+                                           fused_plan, separable, separable_input)
+from torch_utils.ops.cpu.threads import run_parallel, single_threaded_ops, split
 from torch_utils.ops.upfirdn2d import Padding, parse_padding, parse_scaling
 
 FLOAT_TYPES = (torch.float32, torch.float64, torch.bfloat16)
@@ -178,49 +180,81 @@ def _fused_plan(cfg: FilteredLReLU, c: int, dtype: torch.dtype) -> FusedPlan:
     return fused_plan(cfg.up_y, cfg.up_x, list(cfg.down), h_in, w_in, h_mid, w_mid, h_out, w_out, c, dtype)
 
 
-def _forward(x: torch.Tensor, bias: torch.Tensor | None, cfg: FilteredLReLU) -> torch.Tensor:
-    """x [N, C, H, W] (any layout; NHWC is read without a copy) -> [N, C, h_out, w_out], channels_last."""
+def _forward(x: torch.Tensor, bias: torch.Tensor | None, cfg: FilteredLReLU) -> tuple[torch.Tensor, float | None]:
+    """x [N, C, H, W] (any layout; NHWC is read without a copy) -> [N, C, h_out, w_out], channels_last,
+    and the clamp in force (None where it cannot bite: see separable.effective_clamp)."""
     plan = cfg.plan(x.shape[1], x.dtype)
     if x.stride(1) != 1:  # the fused op reads runs of channels
         x = x.contiguous(memory_format=torch.channels_last)
-    out = filter_lrelu_filter(x.permute(2, 3, 0, 1), bias, plan, cfg.slope, cfg.clamp, plan.chunk)
-    return out.permute(0, 3, 1, 2)
+    image = x.permute(2, 3, 0, 1)
+    clamp = effective_clamp(image, bias, plan, cfg.slope, cfg.clamp)
+    out = filter_lrelu_filter(image, bias, plan, cfg.slope, clamp, plan.chunk)
+    return out.permute(0, 3, 1, 2), clamp
+
+
+BACKWARD_CHUNK_BYTES = 2 << 20  # one intermediate-sized buffer of a backward chunk (about four are live)
+
+
+def backward_chunk_channels(h_mid: int, w_mid: int, c: int, itemsize: int) -> int:
+    """Channels per backward chunk: its intermediate near BACKWARD_CHUNK_BYTES, in multiples of 8
+    (narrower W passes multiply matrices too thin to run fast)."""
+    fit = BACKWARD_CHUNK_BYTES // max(h_mid * w_mid * itemsize, 1)
+    return min(c, max(8, fit // 8 * 8))
 
 
 class _FilteredLReLUFunction(torch.autograd.Function):
     """Forward fused and tiled; backward recomputes the intermediate (nothing big is saved):
-    dL/dx = U^T (mask * D^T g), mask = lrelu' * [|lrelu(U x)| <= clamp]."""
+    dL/dx = U^T (mask * D^T g), mask = lrelu' * [|lrelu(U x)| <= clamp], one (sample, channel
+    chunk) at a time so that a chunk's intermediates stay in cache, chunks shared between threads
+    like the forward's (threads.py)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, b: torch.Tensor | None, cfg: FilteredLReLU) -> torch.Tensor:
         ctx.save_for_backward(x, b)
         ctx.cfg = cfg
-        return _forward(x, None if b is None else b.detach().to(x.dtype), cfg)
+        out, ctx.clamp = _forward(x, None if b is None else b.detach().to(x.dtype), cfg)
+        return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):
         x, b = ctx.saved_tensors
         cfg: FilteredLReLU = ctx.cfg
-        n, c = x.shape[:2]
-        h_in, w_in, h_mid, w_mid, _, _ = cfg.sizes
-        bias = None if b is None else b.to(x.dtype).repeat(n)
-        # Recompute the pre-activation z = U (x + b) (bias added while padding: no extra pass).
-        pre = separable(_to_image(x), cfg.up_y, h_mid, cfg.up_x, w_mid, bias=bias)
-        g = _to_image(grad)
-        gmid = None
-        for oy, ox in cfg.down:  # D^T g, one separable term at a time
-            term = separable(g, oy.transpose(), h_mid, ox.transpose(), w_mid)
-            gmid = term if gmid is None else gmid.add_(term) if gmid.is_contiguous() else gmid + term
-        # The masked gradient is written straight into the padded input of the U^T pass.
-        ut_y, ut_x = cfg.up_y.transpose(), cfg.up_x.transpose()
-        buf, inner = separable_input(h_mid, w_mid, gmid.shape[2], ut_x, w_in, gmid.dtype)
-        _lrelu_clamp_grad(gmid, pre, cfg.slope, cfg.clamp, out=inner)
-        gx = separable(inner, ut_y, h_in, ut_x, w_in, padded_input=buf)
+        n, c, h_in, w_in = x.shape
+        bias = None if b is None else b.detach().to(x.dtype)
+        # [N, H, W, C] views: a chunk of channels of one sample is an [H, W, chunk] image.
+        xs, gs = x.permute(0, 2, 3, 1), grad.permute(0, 2, 3, 1)
+        gx = torch.empty(n, h_in, w_in, c, dtype=x.dtype)
+        chunk = backward_chunk_channels(cfg.sizes[2], cfg.sizes[3], c, x.element_size())
+
+        def run(part: range) -> None:
+            for i, lo, hi in (chunks[j] for j in part):
+                gx[i, :, :, lo:hi] = _backward_chunk(xs[i, :, :, lo:hi], None if bias is None else bias[lo:hi],
+                                                     gs[i, :, :, lo:hi], cfg, ctx.clamp)
+
+        with single_threaded_ops() as workers:
+            chunks = channel_chunks(n, c, chunk, workers)
+            run_parallel(run, split(len(chunks), workers), workers)
         grad_b = None
         if b is not None and ctx.needs_input_grad[1]:
-            grad_b = gx.sum(dim=(0, 1)).view(n, c).sum(0).to(b.dtype)
-        return _from_image(gx.contiguous(), n), grad_b, None
+            grad_b = gx.sum(dim=(0, 1, 2)).to(b.dtype)
+        return gx.permute(0, 3, 1, 2), grad_b, None
+
+
+def _backward_chunk(x: torch.Tensor, bias: torch.Tensor | None, grad: torch.Tensor, cfg: FilteredLReLU,
+                    clamp: float | None) -> torch.Tensor:
+    """U^T (lrelu'(z) [|lrelu(z)| <= clamp] * D^T grad), z = U (x + bias), for one [H, W, C] chunk."""
+    h_in, w_in, h_mid, w_mid, _, _ = cfg.sizes
+    pre = separable(x, cfg.up_y, h_mid, cfg.up_x, w_mid, bias=bias)  # bias added while padding
+    gmid = None
+    for oy, ox in cfg.down:  # D^T g, one separable term at a time
+        term = separable(grad, oy.transpose(), h_mid, ox.transpose(), w_mid)
+        gmid = term if gmid is None else gmid.add_(term) if gmid.is_contiguous() else gmid + term
+    # The masked gradient is written straight into the padded input of the U^T pass.
+    ut_y, ut_x = cfg.up_y.transpose(), cfg.up_x.transpose()
+    buf, inner = separable_input(h_mid, w_mid, gmid.shape[2], ut_x, w_in, gmid.dtype)
+    _lrelu_clamp_grad(gmid, pre, cfg.slope, clamp, out=inner)
+    return separable(inner, ut_y, h_in, ut_x, w_in, padded_input=buf)
 
 
 def _lrelu_clamp_grad(gmid: torch.Tensor, pre: torch.Tensor, slope: float, clamp: float | None,
@@ -228,21 +262,18 @@ def _lrelu_clamp_grad(gmid: torch.Tensor, pre: torch.Tensor, slope: float, clamp
     """gmid * lrelu'(z) * [|lrelu(z)| <= clamp] in at most two elementwise passes (no float mask).
     For slope > 0 the activation is never formed: lrelu(z) has the sign of z, and |lrelu(z)| < clamp
     exactly where -clamp / slope < z < clamp, so aten's leaky_relu_backward and hardtanh_backward
-    both read z itself; the clamp pass is skipped when one min/max read shows nothing was clamped
-    (the usual case). The clamp's gradient is hardtanh's (zero outside the open interval; the
-    closed-interval boundary of torch.clamp differs only where |lrelu(z)| equals clamp exactly)."""
-    clamped = clamp is not None and clamp >= 0
+    both read z itself. The clamp's gradient is hardtanh's (zero outside the open interval; the
+    closed-interval boundary of torch.clamp differs only where |lrelu(z)| equals clamp exactly).
+    Pass clamp=None where it cannot bite (separable.effective_clamp): the second pass is skipped."""
     if out is None:
         out = torch.empty_like(gmid)
     torch.ops.aten.leaky_relu_backward.grad_input(gmid, pre, slope, False, grad_input=out)
-    if clamped:
+    if clamp is not None and clamp >= 0:
         if slope <= 0:  # the activation does not tell the sign of z
             torch.ops.aten.hardtanh_backward.grad_input(out, torch.nn.functional.leaky_relu(pre, slope), -clamp, clamp,
                                                         grad_input=out)
         else:
-            lo, hi = (float(v) for v in torch.aminmax(pre))
-            if not (lo * slope > -clamp and hi < clamp):
-                torch.ops.aten.hardtanh_backward.grad_input(out, pre, -clamp / slope, clamp, grad_input=out)
+            torch.ops.aten.hardtanh_backward.grad_input(out, pre, -clamp / slope, clamp, grad_input=out)
     return out
 
 

@@ -263,6 +263,23 @@ def clamp_can_bite(x: torch.Tensor, bias: torch.Tensor | None, plan: FusedPlan, 
     return peak * plan.up_gain * max(1.0, abs(slope)) * CLAMP_MARGIN >= clamp
 
 
+def channel_chunks(n: int, c: int, chunk: int, workers: int) -> list[tuple[int, int, int]]:
+    """(sample, first channel, end channel) pieces of an [N, C] batch, at most `chunk` channels each,
+    and enough of them to keep `workers` threads busy."""
+    if workers > 1 and n * _ceil_div(c, chunk) < workers and c >= 2 * workers:
+        chunk = _ceil_div(c, workers)
+    return [(i, lo, min(c, lo + chunk)) for i in range(n) for lo in range(0, c, chunk)]
+
+
+def effective_clamp(x: torch.Tensor, bias: torch.Tensor | None, plan: FusedPlan, slope: float,
+                    clamp: float | None) -> float | None:
+    """`clamp`, or None where clamp_can_bite shows that no intermediate value can reach it: the
+    forward then skips its clamp pass, and the backward its clamp mask (both would change nothing)."""
+    if clamp is None or clamp < 0 or not clamp_can_bite(x, bias, plan, slope, clamp):
+        return None
+    return clamp
+
+
 def filter_lrelu_filter(x: torch.Tensor, bias: torch.Tensor | None, plan: FusedPlan, slope: float,
                         clamp: float | None, chunk: int) -> torch.Tensor:
     """D clamp(lrelu(U (x + bias)), -clamp, clamp) for x [H, W, N, C] (any strides with unit
@@ -271,15 +288,11 @@ def filter_lrelu_filter(x: torch.Tensor, bias: torch.Tensor | None, plan: FusedP
     chunks of channels of one sample and tiles of output rows so that the intermediate rows of a
     tile stay in cache; every intermediate row is computed once. A chunk writes its slice of the
     output directly (no regrouping copies). The small per-tile ops run single-threaded; chunks are
-    shared out between the threads torch was allowed (see threads.py)."""
+    shared out between the threads torch was allowed (see threads.py). `clamp` as effective_clamp()
+    decided it (None: no clamp pass)."""
     n, c_all, dtype = x.shape[2], x.shape[3], x.dtype
-    if clamp is not None and clamp >= 0 and not clamp_can_bite(x, bias, plan, slope, clamp):
-        clamp = None  # the clamp pass over every intermediate row would change nothing
     with single_threaded_ops() as workers:
-        if workers > 1 and n * _ceil_div(c_all, chunk) < workers and c_all >= 2 * workers:
-            chunk = _ceil_div(c_all, workers)  # enough chunks to keep every thread busy
-        per_sample = _ceil_div(c_all, chunk)
-        chunks = [(i, g * chunk, min(c_all, (g + 1) * chunk)) for i in range(n) for g in range(per_sample)]
+        chunks = channel_chunks(n, c_all, chunk, workers)
         out = torch.empty(n, plan.h_out, plan.w_out, c_all, dtype=dtype)
         run_parallel(lambda part: _fused_groups(x, bias, out, [chunks[j] for j in part], plan, slope, clamp),
                      split(len(chunks), workers), workers)
