@@ -3,11 +3,11 @@
 Each falls back to the reference op for what it does not cover (non-CPU tensors, 2-D upsampling
 filters in filtered_lrelu, negative lrelu gain, no filters at all).
 
-upfirdn2d and the filtered_lrelu backward view an NCHW tensor as an image [H, W, N*C] (channels
-innermost, batch folded into channels): free for a batch-1 channels_last tensor, one copy
-otherwise; results come back as NCHW tensors with that layout (channels_last for batch 1). The
-filtered_lrelu forward reads a channels_last (NHWC) batch as it is, one sample's channel chunk at
-a time, and returns channels_last: what the next convolution wants, at any batch size.
+upfirdn2d views an NCHW tensor as an image [H, W, N*C] (channels innermost, batch folded into
+channels): free for a batch-1 channels_last tensor, one copy otherwise; results come back as NCHW
+tensors with that layout (channels_last for batch 1). filtered_lrelu, forward and backward, works
+on one sample's chunk of channels at a time, read from an NHWC view of the batch (no copy for a
+channels_last batch), and returns channels_last: what the next convolution wants, at any batch size.
 """
 
 from __future__ import annotations
