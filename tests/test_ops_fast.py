@@ -252,6 +252,7 @@ def test_upfirdn2d_matches_reference_on_stylegan2_calls(reference):
         x = torch.randn(2, 3, *call["shape"][2:])
         args = {k: call[k] for k in ("up", "down", "padding", "flip_filter", "gain")}
         assert_close(fast.upfirdn2d(x, call["f"], **args), upfirdn2d_ref(x, call["f"], **args))
+        assert_close(fast.polyphase_upfirdn2d(x, call["f"], **args), upfirdn2d_ref(x, call["f"], **args))
 
 
 @pytest.mark.parametrize("up, down, padding, fshape", [
@@ -264,7 +265,21 @@ def test_upfirdn2d_general(up, down, padding, fshape, flip_filter):
     x = torch.randn(2, 5, 19, 17)
     f = torch.randn(fshape)
     args = dict(up=up, down=down, padding=padding, flip_filter=flip_filter, gain=2.5)
-    assert_close(fast.upfirdn2d(x, f, **args), upfirdn2d_ref(x, f, **args))
+    assert_close(fast.polyphase_upfirdn2d(x, f, **args), upfirdn2d_ref(x, f, **args))
+
+
+def test_upfirdn2d_polyphase_only_for_upsampling():
+    """The op path's upfirdn2d takes the polyphase form for upsampling and the reference's
+    depthwise convolution (faster there) for filtering and downsampling."""
+    torch.manual_seed(3)
+    x, f = torch.randn(2, 5, 19, 17), torch.randn(4)
+    for up, down in ((1, 1), (1, 2), ([1, 1], [2, 1])):
+        args = dict(up=up, down=down, padding=[1, 2, 2, 1], gain=2.0)
+        assert torch.equal(fast.upfirdn2d(x, f, **args), upfirdn2d_ref(x, f, **args))
+    for up, down in ((2, 1), (2, 2), ([2, 1], 1)):
+        args = dict(up=up, down=down, padding=[1, 2, 2, 1], gain=2.0)
+        assert torch.equal(fast.upfirdn2d(x, f, **args), fast.polyphase_upfirdn2d(x, f, **args))
+        assert not torch.equal(fast.upfirdn2d(x, f, **args), upfirdn2d_ref(x, f, **args))  # a different computation
 
 
 @pytest.mark.parametrize("act, clamp", [("linear", None), ("lrelu", None), ("lrelu", 0.5), ("relu", 1.0), ("tanh", None)])
@@ -343,7 +358,7 @@ def test_upfirdn2d_gradcheck_and_gradgradcheck(up, down, fshape):
     torch.manual_seed(5)
     x = torch.randn(1, 2, 7, 6, dtype=torch.float64, requires_grad=True)
     f = torch.randn(fshape, dtype=torch.float64)
-    fn = lambda x: fast.upfirdn2d(x, f, up=up, down=down, padding=[1, 2, 2, 1], gain=2.0)  # noqa: E731
+    fn = lambda x: fast.polyphase_upfirdn2d(x, f, up=up, down=down, padding=[1, 2, 2, 1], gain=2.0)  # noqa: E731
     assert torch.autograd.gradcheck(fn, (x,))
     assert torch.autograd.gradgradcheck(fn, (x,))
     g = torch.randn_like(fn(x))

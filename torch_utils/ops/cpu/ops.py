@@ -1,7 +1,8 @@
 """Fast CPU versions of upfirdn2d, bias_act and filtered_lrelu, same signatures as the reference.
 
 Each falls back to the reference op for what it does not cover (non-CPU tensors, 2-D upsampling
-filters in filtered_lrelu, negative lrelu gain, no filters at all).
+filters in filtered_lrelu, negative lrelu gain, no filters at all), and upfirdn2d also where the
+reference is faster (filtering and downsampling without upsampling).
 
 upfirdn2d views an NCHW tensor as an image [H, W, N*C] (channels innermost, batch folded into
 channels): free for a batch-1 channels_last tensor, one copy otherwise; results come back as NCHW
@@ -93,6 +94,26 @@ class _UpfirdnFunction(torch.autograd.Function):
 
 
 def upfirdn2d(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    up: Union[int, Sequence[int]] = 1,
+    down: Union[int, Sequence[int]] = 1,
+    padding: Padding = 0,
+    flip_filter: bool = False,
+    gain: float = 1.0,
+) -> torch.Tensor:
+    """upfirdn2d on the faster of two forms. Upsampling takes the polyphase path, which skips the
+    reference's zero-inserted input (measured, 1 thread: 1.3-6x faster). Plain filtering and
+    downsampling stay on the reference, one depthwise conv2d, which was as fast or faster on every
+    shape measured (up to 7x on a discriminator's batch of 16, where the polyphase path's layout
+    copies dominate)."""
+    upx, upy = parse_scaling(up)
+    if max(upx, upy) == 1:
+        return ref_upfirdn2d.upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+    return polyphase_upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+
+
+def polyphase_upfirdn2d(
     x: torch.Tensor,
     f: torch.Tensor | None,
     up: Union[int, Sequence[int]] = 1,
