@@ -15,7 +15,6 @@ card cannot drift from the weights it describes.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from dataclasses import dataclass
@@ -179,12 +178,6 @@ def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, An
     return "\n".join(lines)
 
 
-def _png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def release(snapshot: str | Path, checkpoints_dir: Path = ROOT / "checkpoints", docs_dir: Path = ROOT / "docs") -> Release:
     """Copy `snapshot` (a run's network-snapshot) to the shipped demo model and write its card,
     grid and quality curve. Raises ModelLoadError for a file that is not a trained snapshot."""
@@ -204,12 +197,12 @@ def release(snapshot: str | Path, checkpoints_dir: Path = ROOT / "checkpoints", 
 
     samples = generate_seeds(G, range(GRID_SEEDS), torch.device("cpu"))
     grid = docs_dir / "demo_grid.png"
-    write_atomic(grid, _png_bytes(Image.fromarray(snapshots.image_grid(samples, GRID_COLUMNS))))
+    snapshots.write_grid(grid, samples, GRID_COLUMNS)
     curve_image = quality_curve(log)
     curve = None
     if curve_image is not None:
         curve = docs_dir / "demo_training.png"
-        write_atomic(curve, _png_bytes(curve_image))
+        snapshots.write_png(curve, curve_image)
     return Release(checkpoint, card, grid, curve)
 
 

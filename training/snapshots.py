@@ -94,7 +94,12 @@ def image_grid(images: torch.Tensor, columns: int | None = None) -> np.ndarray:
     return grid.numpy()
 
 
-def write_grid(path: Path, images: torch.Tensor, columns: int | None = None) -> None:
+def write_png(path: Path, image: Image.Image) -> None:
+    """`image` as a PNG file, written atomically."""
     buffer = io.BytesIO()
-    Image.fromarray(image_grid(images, columns)).save(buffer, format="PNG")
+    image.save(buffer, format="PNG")
     write_atomic(path, buffer.getvalue())
+
+
+def write_grid(path: Path, images: torch.Tensor, columns: int | None = None) -> None:
+    write_png(path, Image.fromarray(image_grid(images, columns)))
