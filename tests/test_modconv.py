@@ -55,6 +55,19 @@ def test_conv2d_row_bands_matches_conv2d(kernel: int, bands: int) -> None:
     assert bands_for(1) == 1 and bands_for(100 << 20) > 1
 
 
+@pytest.mark.parametrize("top,bottom", [(2, 0), (0, 2), (1, 3)])
+def test_pad_rows_is_channels_last_zero_padding(top: int, bottom: int) -> None:
+    """The padded top and bottom bands stay channels_last (an NCHW band made oneDNN convert and
+    the band's result need a transposing copy) and hold exactly F.pad's values."""
+    from torch_utils.ops.cpu.conv import pad_rows
+
+    torch.manual_seed(5)
+    x = torch.randn(1, 6, 10, 7).contiguous(memory_format=torch.channels_last)[:, :, 2:8]
+    got = pad_rows(x, top, bottom)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(got, torch.nn.functional.pad(x, (0, 0, top, bottom)))
+
+
 def test_modulated_conv2d_row_bands() -> None:
     torch.manual_seed(3)
     x = torch.randn(1, 16, 30, 30).contiguous(memory_format=torch.channels_last)

@@ -27,6 +27,19 @@ def bands_for(out_bytes: int) -> int:
     return max(1, math.ceil(out_bytes / BAND_BYTES))
 
 
+def pad_rows(x: torch.Tensor, top: int, bottom: int) -> torch.Tensor:
+    """x [N, C, H, W] with `top` and `bottom` rows of zeros added, in channels_last layout. (F.pad
+    returns a contiguous NCHW tensor, which oneDNN converts back, and whose output then needs a
+    transposing copy into the channels_last result: measured 1.7x the convolution's own time for
+    StyleGAN3-T 256's 512 -> 362 channel layer.)"""
+    n, c, h, w = x.shape
+    out = torch.empty((n, c, top + h + bottom, w), dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
+    out[:, :, :top].zero_()
+    out[:, :, top + h:].zero_()
+    out[:, :, top: top + h].copy_(x)
+    return out
+
+
 def conv2d_row_bands(x: torch.Tensor, weight: torch.Tensor, padding: int, bands: int) -> torch.Tensor:
     """F.conv2d(x, weight, padding=padding) (stride 1, no groups) computed in `bands` bands of output
     rows; the result is channels_last like oneDNN's own output for a channels_last input."""
@@ -42,7 +55,7 @@ def conv2d_row_bands(x: torch.Tensor, weight: torch.Tensor, padding: int, bands:
         lo, hi = r0 - padding, r1 - 1 - padding + kh  # input rows this band reads, [lo, hi)
         band = x[:, :, max(lo, 0): min(hi, h)]
         if lo < 0 or hi > h:  # the zero rows of the padding, above the first band or below the last
-            band = F.pad(band, (0, 0, max(-lo, 0), max(hi - h, 0)))
+            band = pad_rows(band, max(-lo, 0), max(hi - h, 0))
         out[:, :, r0:r1] = F.conv2d(band, weight, padding=(0, padding))
     return out
 
