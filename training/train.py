@@ -3,14 +3,17 @@
     python -m training.dataset --out data/emoji64.zip
     python -m training.train --data data/emoji64.zip --run-dir runs/emoji --kimg 30 --threads 2
     python -m training.train --resume runs/emoji                 # continue after Ctrl+C or a crash
+    python -m training.train --resume runs/emoji --ada-target 0.6  # ... with adaptive augmentation
     python visualizer.py runs/emoji                              # follow the run's newest snapshot
 
 One training step (the loop of StyleGAN2, Appendix B, which StyleGAN3 keeps, reordered to save a
 pass):
   1. z ~ N(0, I), fakes G(z). This forward pass also updates G's running statistics
      (mapping.w_avg, each layer's magnitude_ema), as the official D-step pass does.
-  2. D step: the fakes (detached) and a batch of x-flipped reals, both augmented; D descends the
-     logistic loss, plus every r1_interval steps the weighted R1 penalty.
+  2. D step: the fakes (detached) and a batch of x-flipped reals, both augmented (small integer
+     shifts; with ada_target > 0 also ADA's pipeline at strength p, see augment.py); D descends
+     the logistic loss, plus every r1_interval steps the weighted R1 penalty. The signs of D's
+     logits on the reals steer p.
   3. G step: the updated D scores augment(the same fakes); G descends the non-saturating loss.
      The official loop draws a second batch for D with a second G forward pass; reusing one batch
      (as DCGAN-style loops do) saves that pass, about a seventh of a CPU step.
