@@ -108,6 +108,19 @@ def test_card_reports_adaptive_augmentation_when_the_run_used_it(tiny_data: Path
     assert "--ada-target" not in card  # no advice to switch on what is on
 
 
+def test_release_adds_the_run_notes_to_the_card(tiny_data: Path, tmp_path: Path):
+    result = train(tiny_config(tiny_data), tmp_path / "run", max_steps=1, log=quiet)
+    notes = tmp_path / "notes.md"
+    notes.write_text("A tried change and what it did.\n", encoding="utf-8")
+    assert release.main([str(result.last_snapshot), "--checkpoints-dir", str(tmp_path / "c"), "--docs-dir",
+                         str(tmp_path / "d"), "--notes", str(notes)]) == 0
+    card = (tmp_path / "c" / "DEMO_MODEL.md").read_text(encoding="utf-8")
+    assert "## Notes on the run\n\nA tried change and what it did.\n" in card
+    assert card.index("## Notes on the run") < card.index("## Licence")
+    assert release.main([str(result.last_snapshot), "--checkpoints-dir", str(tmp_path / "c"),
+                         "--notes", str(tmp_path / "missing.md")]) == 2
+
+
 def test_release_refuses_an_untrained_file(tmp_path: Path):
     G = build_generator("stylegan3", dict(z_dim=8, w_dim=8, c_dim=0, img_resolution=16, img_channels=3,
                                           channel_base=128, channel_max=8, num_layers=4, margin_size=2))

@@ -81,8 +81,9 @@ def _source(name: str, info: Any) -> str:
     return f"{name} ({info})"
 
 
-def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, Any]]) -> str:
-    """The card's Markdown, from the snapshot's metadata (and the run's log for the starting point)."""
+def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, Any]], notes: str | None = None) -> str:
+    """The card's Markdown, from the snapshot's metadata (and the run's log for the starting point);
+    `notes` (Markdown, the trainer's own words on the run) becomes a section of its own."""
     cfg = _json_field(metadata, "config", {})
     quality = _json_field(metadata, "quality", {})
     dataset = _json_field(metadata, "dataset", {})
@@ -172,6 +173,7 @@ def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, An
          "- Adaptive discriminator augmentation (`--ada-target 0.6`) once the discriminator starts to overfit the "
          "2,228\n  images, and StyleGAN3's blur of the discriminator's input early in training."),
         "",
+        *(["## Notes on the run", "", notes.strip(), ""] if notes and notes.strip() else []),
         "## Licence",
         "",
         "The model is derived from the emoji art it was trained on; keep these notices with it:",
@@ -186,9 +188,11 @@ def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, An
     return "\n".join(lines)
 
 
-def release(snapshot: str | Path, checkpoints_dir: Path = ROOT / "checkpoints", docs_dir: Path = ROOT / "docs") -> Release:
-    """Copy `snapshot` (a run's network-snapshot) to the shipped demo model and write its card,
-    grid and quality curve. Raises ModelLoadError for a file that is not a trained snapshot."""
+def release(snapshot: str | Path, checkpoints_dir: Path = ROOT / "checkpoints", docs_dir: Path = ROOT / "docs",
+            notes: str | None = None) -> Release:
+    """Copy `snapshot` (a run's network-snapshot) to the shipped demo model and write its card
+    (with `notes`, if given), grid and quality curve. Raises ModelLoadError for a file that is not
+    a trained snapshot."""
     snapshot = Path(snapshot)
     G = load_generator(snapshot)
     metadata = dict(G.checkpoint_metadata)
@@ -201,7 +205,7 @@ def release(snapshot: str | Path, checkpoints_dir: Path = ROOT / "checkpoints", 
                                 metadata={**metadata, "description": DESCRIPTION,
                                           "released_from": snapshot.name})
     card = checkpoints_dir / "DEMO_MODEL.md"
-    write_atomic(card, model_card(metadata, sum(p.numel() for p in G.parameters()), log).encode("utf-8"))
+    write_atomic(card, model_card(metadata, sum(p.numel() for p in G.parameters()), log, notes).encode("utf-8"))
 
     samples = generate_seeds(G, range(GRID_SEEDS), torch.device("cpu"))
     grid = docs_dir / "demo_grid.png"
@@ -219,9 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("snapshot", help="a run's network-snapshot-NNNNNN.safetensors")
     parser.add_argument("--checkpoints-dir", type=Path, default=ROOT / "checkpoints")
     parser.add_argument("--docs-dir", type=Path, default=ROOT / "docs")
+    parser.add_argument("--notes", type=Path, help="a Markdown file of notes on the run, added to the card")
     args = parser.parse_args(argv)
     try:
-        out = release(args.snapshot, args.checkpoints_dir, args.docs_dir)
+        notes = args.notes.read_text(encoding="utf-8") if args.notes else None
+        out = release(args.snapshot, args.checkpoints_dir, args.docs_dir, notes)
     except (ModelLoadError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
