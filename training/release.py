@@ -170,8 +170,8 @@ def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, An
         "  `cp -r checkpoints/demo-run runs/emoji && python -m training.train --resume runs/emoji --kimg N`.",
         "- Use a GPU and the official capacity: more channels (channel_max 256-512), 14 layers, batch 32+.",
         ("- StyleGAN3's blur of the discriminator's input early in training." if ada_on else
-         "- Adaptive discriminator augmentation (`--ada-target 0.6`) once the discriminator starts to overfit the "
-         "2,228\n  images, and StyleGAN3's blur of the discriminator's input early in training."),
+         "- Adaptive discriminator augmentation (`--ada-target 0.6`) once the discriminator starts to overfit\n"
+         "  the 2,228 images, and StyleGAN3's blur of the discriminator's input early in training."),
         "",
         *(["## Notes on the run", "", notes.strip(), ""] if notes and notes.strip() else []),
         "## Licence",
