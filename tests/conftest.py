@@ -131,6 +131,17 @@ def tiny_data(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (tiny networks; the timing of two threads is noise)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_config(data: Path, **changes):
     """The trainer's tiny preset on `data`, one thread, no progress lines."""
     from training.train import PRESETS, TrainConfig

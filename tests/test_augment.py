@@ -17,12 +17,7 @@ from training.augment import (AdaptiveP, _rotation, _translation, ada_augment, b
 from training.train import Trainer, load_run_config, main
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _images(n: int = 6, size: int = 16) -> torch.Tensor:

@@ -20,12 +20,7 @@ from training.quality import features, sample_quality
 from training.train import PRESETS, TrainConfig, Trainer, ema_beta, main, train, training_step, update_ema
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _params(module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -1,5 +1,5 @@
-"""Augmentations for a small data set: x-flips of the real images and small integer translations
-of every image the discriminator sees.
+"""Augmentations for a small data set: x-flips of the real images, small integer translations
+of every image the discriminator sees, and (optional, below) adaptive discriminator augmentation.
 
 - X-flip (the official `--mirror`): each real image is mirrored with probability 1/2. A mirrored
   emoji is as plausible as the original, so this doubles the data without anything for G to copy
@@ -13,6 +13,8 @@ of every image the discriminator sees.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -72,7 +74,6 @@ def random_translate(images: torch.Tensor, generator: torch.Generator, p: float,
 #   rotation (uniform), saturation (log2-normal, sigma 1), as one 4x4 colour matrix.
 # Images are NCHW in [-1, 1]; each transformation is drawn independently per image.
 
-import math  # noqa: E402
 
 
 def _chance(n: int, p: float, generator: torch.Generator) -> torch.Tensor:
