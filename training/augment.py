@@ -112,8 +112,7 @@ def _translation(tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
 def blit(images: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
     """x-flip, quarter turns and integer translation, each with probability p per image."""
     n, _, h, w = images.shape
-    flip = _chance(n, p, generator) & (_uniform(n, generator) < 0.5)
-    images = torch.where(flip.to(images.device)[:, None, None, None], images.flip(3), images)
+    images = random_xflip(images, generator, p / 2)  # applied with p, and then a mirror half the time
     if h == w:  # a quarter turn keeps the shape only for square images
         turns = torch.where(_chance(n, p, generator), torch.randint(0, 4, [n], generator=generator,
                                                                     device=generator.device), 0)
@@ -122,10 +121,7 @@ def blit(images: torch.Tensor, p: float, generator: torch.Generator) -> torch.Te
             pick = (turns == k).to(images.device)[:, None, None, None]
             rotated = torch.where(pick, torch.rot90(images, k, dims=(2, 3)), rotated)
         images = rotated
-    apply = _chance(n, p, generator)
-    limit = max(1, round(w / 8))
-    shift = torch.randint(-limit, limit + 1, [n, 2], generator=generator, device=generator.device)
-    return translate(images, (shift * apply[:, None]).to(images.device))
+    return random_translate(images, generator, p, max(1, round(w / 8)))
 
 
 def geometric_matrices(n: int, p: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

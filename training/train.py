@@ -220,10 +220,10 @@ def real_batch(data: torch.Tensor, cfg: TrainConfig, rng: torch.Generator, devic
 def training_step(nets: Networks, data: torch.Tensor, cfg: TrainConfig, progress: Progress,
                   rng: torch.Generator, device: torch.device, ada: AdaptiveP | None = None) -> dict[str, float]:
     """One D step (with R1 every r1_interval steps), one G step and the G_ema update. With `ada`,
-    D sees every image through the adaptive augmentation at strength progress.ada_p, and the
-    real logits of this step feed the controller that adjusts it."""
+    D sees every image through the adaptive augmentation at strength ada.p, and the real logits
+    of this step feed the controller that adjusts it (progress.ada_p keeps it for the resume state)."""
     G, D = nets.G, nets.D
-    p_aug = progress.ada_p if ada is not None else 0.0
+    p_aug = ada.p if ada is not None else 0.0
 
     def augment(images: torch.Tensor) -> torch.Tensor:
         images = random_translate(images, rng, cfg.translate_p, cfg.translate_max)
