@@ -17,7 +17,8 @@ from renderer.networks import build_generator
 from tests.conftest import ROOT, quiet, tiny_config
 from training import release
 from training.dataset import load_images
-from training.quality import features, sample_quality
+from training import snapshots
+from training.quality import QualityReference
 from training.train import Trainer, generate_seeds, train
 
 SHIPPED = ROOT / "checkpoints" / "demo.safetensors"
@@ -50,16 +51,22 @@ def test_shipped_model_is_trained_and_renders_16_distinct_finite_seeds(shipped):
 
 def test_shipped_model_is_much_closer_to_its_data_than_the_same_network_untrained(shipped, emoji_dataset):
     images, _ = load_images(emoji_dataset)
-    real = features(torch.from_numpy(images))
+    reference = QualityReference(torch.from_numpy(images))
     seeds = range(128)  # what the trainer measures at every snapshot
-    trained = sample_quality(features(generate_seeds(shipped, seeds, CPU)), real)
+    trained = reference.measure(generate_seeds(shipped, seeds, CPU))
     torch.manual_seed(0)
     untrained_G = build_generator("stylegan3", shipped.init_kwargs).eval().requires_grad_(False)
-    untrained = sample_quality(features(generate_seeds(untrained_G, seeds, CPU)), real)
+    untrained = reference.measure(generate_seeds(untrained_G, seeds, CPU))
     assert trained.chamfer < 0.7 * untrained.chamfer, (trained, untrained)
-    # The number on the card and in the checkpoint is reproducible from the weights.
+    assert trained.edge_fd < 0.5 * untrained.edge_fd, (trained, untrained)
+    # The numbers on the card, in the checkpoint and in the run's log are reproducible from the weights.
     recorded = json.loads(shipped.checkpoint_metadata["quality"])
     assert trained.chamfer == pytest.approx(recorded["chamfer"], abs=2e-3)
+    images_seen = json.loads(shipped.checkpoint_metadata["images_seen"])
+    logged = [r for r in snapshots.read_log(ROOT / "checkpoints" / "demo-run")
+              if r.get("event") == "snapshot" and r["images_seen"] == images_seen]
+    assert logged and trained.edge_fd == pytest.approx(logged[-1]["edge_fd"], rel=0.02)
+    assert f"{logged[-1]['edge_fd']:.4f}" in CARD.read_text(encoding="utf-8")
 
 
 def test_card_and_grid_describe_the_shipped_weights(shipped):
@@ -91,6 +98,7 @@ def test_release_promotes_a_snapshot_with_card_grid_and_curve(tiny_data: Path, t
     card = out.card.read_text(encoding="utf-8")
     quality = json.loads(snapshot.checkpoint_metadata["quality"])
     assert "0.0 thousand (2 steps)" in card and f"{quality['chamfer']:.4f}" in card
+    assert f"{quality['edge_fd']:.4f}" in card
     assert Image.open(out.grid).size == (8 * 16, 8 * 16)  # the tiny preset's 16 px, 8x8 seeds
     assert out.curve is not None and Image.open(out.curve).size[0] > 600  # three snapshots: a curve
 

@@ -128,7 +128,7 @@ def test_interrupt_saves_and_resume_continues_from_the_same_image_count(tiny_dat
     meta = G.checkpoint_metadata
     assert json.loads(meta["images_seen"]) == 12
     assert json.loads(meta["config"])["g_num_layers"] == cfg.g_num_layers
-    assert set(json.loads(meta["quality"])) >= {"chamfer", "fidelity", "coverage"}
+    assert set(json.loads(meta["quality"])) >= {"chamfer", "fidelity", "coverage", "edge_fd"}
     assert float(meta["training_seconds"]) > 0
     assert (run / snapshots.grid_name(12)).is_file()
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]

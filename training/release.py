@@ -55,22 +55,27 @@ def _json_field(metadata: dict[str, str], key: str, default: Any = None) -> Any:
 
 
 def quality_curve(log: list[dict[str, Any]], size: tuple[int, int] = (640, 360)) -> Image.Image | None:
-    """Chamfer distance, fidelity and coverage of each snapshot against kimg (lower is better)."""
+    """Chamfer distance, fidelity, coverage and (where the log has it) edge_fd of each snapshot
+    against kimg (lower is better)."""
     points = sorted({round(r["kimg"], 3): r for r in log if r.get("event") == "snapshot" and "chamfer" in r}.values(),
                     key=lambda r: r["kimg"])
     if len(points) < 2:
         return None
-    kimg = np.array([r["kimg"] for r in points])
-    series = [(name, np.array([r[name] for r in points])) for name in ("chamfer", "fidelity", "coverage")]
+    series = []
+    for name in ("chamfer", "fidelity", "coverage", "edge_fd"):
+        having = [r for r in points if r.get(name) is not None]
+        if len(having) >= 2:
+            series.append((name, np.array([r["kimg"] for r in having]), np.array([r[name] for r in having])))
     w, h = size
     image = Image.new("RGB", (w + 110, h + 90), BACKGROUND)
-    top = max(float(v.max()) for _, v in series)
-    axes = Axes(ImageDraw.Draw(image), (80, 40, 80 + w, 40 + h), (0.0, float(kimg.max())), (0.0, top * 1.05))
+    top = max(float(v.max()) for _, _, v in series)
+    right = max(float(k.max()) for _, k, _ in series)
+    axes = Axes(ImageDraw.Draw(image), (80, 40, 80 + w, 40 + h), (0.0, right), (0.0, top * 1.05))
     axes.frame("Sample quality during training (lower is better)", "thousands of training images shown (kimg)",
                "distance")
-    for (name, values), colour in zip(series, PALETTE):
+    for (_, kimg, values), colour in zip(series, PALETTE):
         axes.line(kimg, values, colour)
-    axes.legend([(name, colour) for (name, _), colour in zip(series, PALETTE)])
+    axes.legend([(name, colour) for (name, _, _), colour in zip(series, PALETTE)])
     return image
 
 
@@ -91,6 +96,10 @@ def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, An
     hours = float(_json_field(metadata, "training_seconds", 0.0)) / 3600
     steps = _json_field(metadata, "training_steps", "?")
     start = next((r for r in log if r.get("event") == "snapshot" and "chamfer" in r), None)
+    # A number added to the log after the snapshot was written (training.quality) is not in its metadata.
+    logged = next((r for r in reversed(log) if r.get("event") == "snapshot"
+                   and r.get("images_seen") == _json_field(metadata, "images_seen", None)), {})
+    quality = {**logged, **quality} if quality else logged
     sources = ", ".join(_source(name, info) for name, info in sorted((dataset.get("sources") or {}).items()))
 
     ada_on = float(cfg.get("ada_target", 0) or 0) > 0
@@ -101,7 +110,8 @@ def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, An
            f" {float(_json_field(metadata, 'ada_p', 0.0)):.2f}.") if ada_on and ada_from is not None else ""
 
     def q(name: str, record: dict[str, Any] | None) -> str:
-        return f"{record[name]:.4f}" if record and name in record else "?"
+        value = (record or {}).get(name)
+        return f"{value:.4f}" if value is not None else "?"
 
     lines = [
         "# Demo model: StyleGAN3-T on person and face emoji (64x64)",
@@ -149,17 +159,19 @@ def model_card(metadata: dict[str, str], num_params: int, log: list[dict[str, An
         "",
         "## Sample quality",
         "",
-        "Chamfer distance between 128 generated samples (seeds 0-127) and the training set, on",
-        "16x16 block-averaged RGB (`training/quality.py`; 0 = identical, lower is better). Fidelity is",
-        "the samples' mean distance to their nearest training image, coverage the training images'",
-        "mean distance to their nearest sample.",
+        "Measured on 128 generated samples (seeds 0-127) against the training set (`training/quality.py`;",
+        "0 = identical, lower is better). Chamfer distance on 16x16 block-averaged RGB: fidelity is the",
+        "samples' mean distance to their nearest training image, coverage the training images' mean",
+        "distance to their nearest sample; it follows colours and silhouettes. edge_fd, the Frechet",
+        "distance (as in FID) of the luma gradient's magnitude on an 8x8 grid of cells, follows what is",
+        "drawn inside them: eyes, mouths, outlines.",
         "",
-        "| | chamfer | fidelity | coverage |",
-        "| --- | --- | --- | --- |",
+        "| | chamfer | fidelity | coverage | edge_fd |",
+        "| --- | --- | --- | --- | --- |",
         f"| this snapshot ({kimg:.1f} kimg) | {q('chamfer', quality)} | {q('fidelity', quality)} | "
-        f"{q('coverage', quality)} |",
+        f"{q('coverage', quality)} | {q('edge_fd', quality)} |",
         f"| the same network untrained (0 kimg) | {q('chamfer', start)} | {q('fidelity', start)} | "
-        f"{q('coverage', start)} |",
+        f"{q('coverage', start)} | {q('edge_fd', start)} |",
         "",
         "![Quality during training](../docs/demo_training.png)",
         "",

@@ -75,6 +75,12 @@ def append_log(run_dir: Path, record: dict[str, Any]) -> None:
         os.close(fd)
 
 
+def rewrite_log(run_dir: Path, records: list[dict[str, Any]]) -> None:
+    """Replace the whole log with `records`, atomically."""
+    text = "".join(json.dumps(record, sort_keys=True) + "\n" for record in records)
+    write_atomic(run_dir / LOG_FILE, text.encode("utf-8"))
+
+
 def read_log(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / LOG_FILE
     if not path.exists():

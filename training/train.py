@@ -49,7 +49,7 @@ from training.augment import AdaptiveP, ada_augment, random_translate, random_xf
 from training.dataset import load_images
 from training.discriminator import Discriminator
 from training.loss import discriminator_loss, generator_loss
-from training.quality import SampleQuality, features, sample_quality
+from training.quality import QualityReference, SampleQuality
 
 # Settings that may differ between the runs of one training (the rest is fixed at the start).
 RUNTIME_FIELDS = ("data", "total_kimg", "snapshot_kimg", "threads", "device", "progress_seconds")
@@ -96,12 +96,16 @@ class TrainConfig:
     total_kimg: float = 30.0
     snapshot_kimg: float = 1.0
     grid_seeds: int = 64  # seeds 0 .. grid_seeds-1, the official z convention
-    quality_samples: int = 128  # seeds 0 .. quality_samples-1 for the Chamfer distance
+    quality_samples: int = 128  # seeds 0 .. quality_samples-1 for the quality numbers (at least 2)
     seed: int = 0
     # Runtime.
     threads: int = 0  # 0: leave torch's default
     device: str = "cpu"
     progress_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.quality_samples < 2:
+            raise ValueError(f"quality_samples must be at least 2 (edge_fd fits a covariance), got {self.quality_samples}")
 
     def generator_kwargs(self, img_resolution: int, img_channels: int) -> dict[str, Any]:
         return dict(z_dim=self.z_dim, c_dim=0, w_dim=self.w_dim, img_resolution=img_resolution,
@@ -345,7 +349,7 @@ class Trainer:
         images, manifest = load_images(cfg.data)
         self.data = torch.from_numpy(images)  # uint8 NHWC, kept on the CPU
         self.manifest_summary = {k: manifest[k] for k in ("count", "sources") if k in manifest}
-        self.real_features = features(self.data)
+        self.quality_reference = QualityReference(self.data)
         resolution, channels = images.shape[1], images.shape[3]
         self.nets = build_networks(cfg, resolution, channels, self.device)
         self.rng = torch.Generator().manual_seed(cfg.seed)
@@ -396,13 +400,14 @@ class Trainer:
         cfg, p = self.cfg, self.progress
         count = max(cfg.grid_seeds, cfg.quality_samples)
         samples = generate_seeds(self.nets.G_ema, range(count), self.device)
-        quality = sample_quality(features(samples[:cfg.quality_samples]), self.real_features)
+        quality = self.quality_reference.measure(samples[:cfg.quality_samples])
         snapshots.write_grid(self.run_dir / snapshots.grid_name(p.images_seen), samples[:cfg.grid_seeds])
 
         metadata = {
             "kimg": p.images_seen / 1000, "training_seconds": round(p.training_seconds, 1),
             "training_steps": p.steps, "config": cfg.to_dict(), "quality": quality.as_dict(), "ada_p": p.ada_p,
-            "quality_metric": "training.quality: Chamfer distance of 16x16 block-averaged RGB, seeds 0..N-1",
+            "quality_metric": "training.quality: Chamfer distance of 16x16 block-averaged RGB and edge_fd (Frechet "
+                              "distance of 8x8-cell luma gradient magnitudes), seeds 0..N-1",
             "dataset": self.manifest_summary, "hardware": _hardware(self.device), "op_path": paths.active(),
             "data_license": "Noto Emoji art Apache-2.0; Twemoji art CC-BY 4.0 (c) Twitter, Inc and other "
                             "contributors; see training/DATA_LICENSES.md",
@@ -416,7 +421,7 @@ class Trainer:
                                             "images_seen": p.images_seen, "training_seconds": round(p.training_seconds, 1),
                                             "losses": p.losses, "ada_p": p.ada_p, **quality.as_dict()})
         self.log(f"snapshot {path.name}: chamfer {quality.chamfer:.4f} (fidelity {quality.fidelity:.4f}, "
-                 f"coverage {quality.coverage:.4f})")
+                 f"coverage {quality.coverage:.4f}), edge_fd {quality.edge_fd:.4f}")
         return path, quality
 
     # --- the loop ------------------------------------------------------------------------------
