@@ -23,8 +23,9 @@ second number follows the drawing inside the silhouette:
   an 8x8 grid of cells, a 64-vector per image, which is where eyes, mouths and outlines show. It
   compares distributions rather than nearest neighbours, so it also falls when the samples'
   variety comes closer to the data's. Like FID it is biased upwards by a small sample count:
-  compare numbers made with the same count. (Measured on the demo run with two disjoint sets of
-  128 seeds: the two agree within 0.03 while the number falls from 0.42 to 0.16.)
+  compare numbers made with the same count. (On the demo run, two disjoint sets of 128 seeds
+  agree within 0.005, while the number falls from 0.33 untrained and 0.074 at 10 thousand images
+  to 0.041 at 77 thousand and 0.033 at 138 thousand, as eyes and mouths appear.)
 
 `python -m training.quality RUN_DIR` adds edge_fd to the log of a run recorded before it existed,
 from the snapshots still in the run directory.
