@@ -15,9 +15,8 @@ from PIL import Image
 from renderer.models import ModelLoadError, load_generator, model_info, save_generator
 from renderer.networks import build_generator
 from tests.conftest import ROOT, quiet, tiny_config
-from training import release
+from training import release, snapshots
 from training.dataset import load_images
-from training import snapshots
 from training.quality import QualityReference
 from training.train import Trainer, generate_seeds, train
 

@@ -1,6 +1,6 @@
 """training.quality's edge_fd: the Frechet distance is the closed form it claims, the number sees
-missing eyes more sharply than the Chamfer distance on 16x16 colours, the trainer logs it, and a run logged
-before it existed gets the same numbers from its snapshots afterwards."""
+missing eyes more sharply than the Chamfer distance on 16x16 colours, the trainer logs it, and a
+run logged before it existed gets the same numbers from its snapshots afterwards."""
 
 from __future__ import annotations
 

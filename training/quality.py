@@ -12,7 +12,7 @@ With d(a, b) the RMS difference of two feature vectors (0 = identical, 1 = black
   every sample looks like some training emoji (colour noise scores high);
 - coverage  = mean over training images of the distance to the nearest generated sample: low when
   the samples spread over the training set (a collapsed G scores high);
-- chamfer   = (fidelity + coverage) / 2, the one number logged per snapshot.
+- chamfer   = (fidelity + coverage) / 2, the headline number of the three.
 Coverage depends on how many samples are drawn: compare numbers made with the same count.
 
 The Chamfer distance stops moving once colours and silhouettes are right (near 0.19 for the demo
@@ -141,8 +141,8 @@ def add_edge_fd(run_dir: str | Path, every_kimg: float = 1.0, data: str | Path |
     """Give the snapshot records of a run's log that lack edge_fd one, measured on the snapshot
     files still in `run_dir` as the trainer would have (seeds 0..quality_samples-1): at most one
     per `every_kimg` thousand images, plus the first and the last. A record is scored only when
-    its file still holds that record's weights (a later snapshot in the same thousand overwrites
-    it). Returns how many records were given a number."""
+    its file still holds that record's weights (a later snapshot in the same thousand images
+    overwrites it). Returns how many records were given a number."""
     from renderer.models import load_generator
     from training import snapshots
     from training.dataset import load_images
@@ -153,7 +153,10 @@ def add_edge_fd(run_dir: str | Path, every_kimg: float = 1.0, data: str | Path |
     if not config_path.is_file():
         raise FileNotFoundError(f"{run_dir}: not a training run directory (no {snapshots.CONFIG_FILE})")
     cfg = TrainConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
-    records = [r for r in snapshots.read_log(run_dir) if r.get("event") == "snapshot"]
+    # A file holds the weights of the last record naming it (later snapshots in the same thousand
+    # images overwrite it), so only those records can be scored.
+    last_of_file = {r["file"]: r for r in snapshots.read_log(run_dir) if r.get("event") == "snapshot"}
+    records = sorted(last_of_file.values(), key=lambda r: r["images_seen"])
     todo, last_kimg = [], None
     for i, record in enumerate(records):
         due = last_kimg is None or i == len(records) - 1 or record["kimg"] >= last_kimg + every_kimg
@@ -168,7 +171,7 @@ def add_edge_fd(run_dir: str | Path, every_kimg: float = 1.0, data: str | Path |
     for record in todo:
         G = load_generator(run_dir / record["file"])
         if int(G.checkpoint_metadata.get("images_seen", -1)) != record["images_seen"]:
-            continue  # overwritten by a later snapshot of the same thousand
+            continue  # the log and the file disagree (a run restarted into the same directory)
         quality = reference.measure(generate_seeds(G, range(cfg.quality_samples), torch.device("cpu")))
         scores[(record["file"], record["images_seen"])] = quality.edge_fd
         log(f"{record['file']} ({record['kimg']:.3f} kimg): edge_fd {quality.edge_fd:.4f}")
