@@ -8,8 +8,8 @@ the convolution can run one band of rows at a time, each band's scratch proporti
 writing into one preallocated output. The arithmetic of every output pixel is unchanged.
 
 A 1x1 convolution without padding (StyleGAN3-R's layers) is a plain matrix product of the
-channels_last input, viewed as [H*W, C_in], with the weight: one product straight into the
-output, no scratch and no bands.
+channels_last input, viewed as [H*W, C_in], with the weight: one product, no scratch and no
+bands, through oneDNN where torch.mm would be slower (gemm.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+from torch_utils.ops.cpu.gemm import linear
 
 BAND_BYTES = 16 << 20  # output bytes per band
 
@@ -68,5 +70,5 @@ def conv2d_batch1(x: torch.Tensor, weight: torch.Tensor, padding: int, bands: in
     if n != 1 or kh != 1 or kw != 1 or padding != 0:
         return conv2d_row_bands(x, weight, padding, bands)
     rows = x.permute(0, 2, 3, 1).reshape(h * w, c_in)  # a view when x is channels_last
-    out = torch.mm(rows, weight.reshape(c_out, c_in).t())
+    out = linear(rows, weight.reshape(c_out, c_in))
     return out.view(1, h, w, c_out).permute(0, 3, 1, 2)
