@@ -30,9 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from renderer.allocator import MALLOC_TUNING  # noqa: E402  (torch-free)
+
 CONFIGS = ("sg3t_256", "sg3r_256", "sg3t_1024", "sg2_1024")
-# glibc otherwise returns big blocks to the OS after each op and page-faults them back in.
-ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "68719476736", "MALLOC_TOP_PAD_": "268435456"}
+# glibc otherwise returns big blocks to the OS after each op and page-faults them back in; the
+# renderer, background jobs and trainer run with the same settings (renderer/allocator.py).
+ALLOCATOR = MALLOC_TUNING
 
 
 def _reference_dir() -> Path:

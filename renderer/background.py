@@ -17,6 +17,8 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar
 
+from renderer.allocator import tuned_children
+
 T = TypeVar("T")
 Report = Callable[[int, int], None]
 Cancelled = Callable[[], bool]
@@ -81,7 +83,8 @@ class BackgroundJob(Generic[T]):
         self._outcome: JobOutcome | None = None
         self._process = ctx.Process(target=_job_main, name=name, daemon=True,
                                     args=(work, request, failure, self._progress, self._cancel, self._outcomes))
-        self._process.start()
+        with tuned_children():  # see allocator.py
+            self._process.start()
         self._finalizer = weakref.finalize(self, _stop, self._process, self._cancel)
 
     def close(self) -> None:

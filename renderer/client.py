@@ -24,6 +24,7 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
+from renderer.allocator import tuned_children
 from renderer.protocol import RenderArgs, RenderResult
 
 NUM_SLOTS = 2                 # double buffer: the renderer writes one while this side copies the other
@@ -156,7 +157,8 @@ class _ProcessBackend:
         slots = [(s.name, s.size) if s is not None else None for s in self._segments]
         self._process = self._ctx.Process(target=_renderer_process_main, args=(self._requests, self._replies, slots),
                                           name="stylegan-renderer", daemon=True)
-        self._process.start()
+        with tuned_children():  # frames reuse their memory instead of page-faulting it in (allocator.py)
+            self._process.start()
 
     @property
     def pid(self) -> int | None:

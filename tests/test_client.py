@@ -173,3 +173,17 @@ def test_client_capture_and_export_import_without_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and glibc")
+def test_renderer_process_runs_with_the_allocator_tuning(client, micro_sg2_model):
+    """The renderer reuses its frames' memory (renderer/allocator.py); the GUI process is unchanged."""
+    from renderer.allocator import MALLOC_TUNING
+
+    if any(key in os.environ for key in MALLOC_TUNING):
+        pytest.skip("the user's own allocator settings are in force")
+    client.set_args(RenderArgs(model=str(micro_sg2_model), latent=((5, 1.0),)))
+    wait_result(client)
+    env = dict(item.split("=", 1) for item in Path(f"/proc/{client.pid}/environ").read_text().split("\0") if "=" in item)
+    assert {key: env.get(key) for key in MALLOC_TUNING} == MALLOC_TUNING
+    assert not any(key in os.environ for key in MALLOC_TUNING)

@@ -41,6 +41,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from renderer.allocator import tuned_environ
 from renderer.conventions import z_from_seed
 from renderer.networks import build_generator
 from torch_utils.ops import paths
@@ -496,15 +497,11 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, resume: bool = False, ma
 
 # --- command line ------------------------------------------------------------------------------
 
-MALLOC_TUNING = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "68719476736",
-                 "MALLOC_TOP_PAD_": "268435456"}
-
-
 def _with_malloc_tuning(argv: list[str]) -> None:
     """glibc's defaults return and re-map the big training buffers every step; measured here, these
     settings halve a StyleGAN3 training step. They must be set before the process starts, so re-exec."""
-    if sys.platform.startswith("linux") and any(k not in os.environ for k in MALLOC_TUNING):
-        env = {**os.environ, **{k: v for k, v in MALLOC_TUNING.items() if k not in os.environ}}
+    env = tuned_environ()
+    if env != dict(os.environ):
         os.execve(sys.executable, [sys.executable, "-m", "training.train", *argv], env)
 
 
