@@ -7,7 +7,8 @@ page-faults them in again. With these settings large blocks come from the heap, 
 freed memory for the next frame. Measured on the development machine (2 threads, fast CPU path,
 steady-state frames): StyleGAN3-R 256 2.39 -> 1.90 s, StyleGAN3-T 1024 4.07 -> 3.42 s,
 StyleGAN3-T 256 1.82 -> 1.72 s; a StyleGAN3 training step about half. The cost: memory a process
-once used stays with it until it exits, so its resident size stays at its peak.
+once used stays with it, so its resident size stays at its peak, until release_free_memory()
+hands the free part back (the renderer does when the model changes, or after running out of memory).
 
 glibc reads these variables once, when a process starts: they go into a child's environment before
 the child starts. Settings the user made (any of them already in the environment) win.
@@ -16,6 +17,7 @@ the child starts. Settings the user made (any of them already in the environment
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import sys
 from typing import Iterator, Mapping
@@ -52,3 +54,18 @@ def tuned_children() -> Iterator[None]:
     finally:
         for key in added:
             os.environ.pop(key, None)
+
+
+def release_free_memory() -> bool:
+    """Give the heap's free memory back to the system (glibc's malloc_trim): with the tuning, freed
+    memory otherwise stays with the process. False where there is no malloc_trim to call."""
+    if not applies():
+        return False
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    trim(0)
+    return True

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from renderer import layer_hooks
+from renderer.allocator import release_free_memory
 from renderer.analysis.display import layer_frame
 from renderer.analysis.resample import untransform
 from renderer.conventions import class_from_seed, z_from_seed
@@ -88,6 +89,7 @@ class Renderer:
 
     def __init__(self) -> None:
         self._models = ModelCache()
+        self._last_model: tuple[str, str] | None = None
 
     def render(self, args: RenderArgs, stamp: int = 0) -> RenderResult:
         result = RenderResult(stamp=stamp, args=args, precision=args.precision)
@@ -110,6 +112,7 @@ class Renderer:
     def _release_memory(self) -> None:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+        release_free_memory()
 
     def _render(self, args: RenderArgs, result: RenderResult) -> None:
         from torch_utils.ops import paths
@@ -130,6 +133,11 @@ class Renderer:
             raise RenderError("No model selected: give an official .pkl, a .safetensors checkpoint or a training run directory.")
 
         model, result.message = self._models.get(args.model, device)
+        if (args.model, str(device)) != self._last_model:
+            # The previous model's frames were bigger or smaller: return what they left free (allocator.py).
+            if self._last_model is not None:
+                release_free_memory()
+            self._last_model = (args.model, str(device))
         result.model = model.info
         notes: list[str] = [result.message] if result.message else []
         G = model.G

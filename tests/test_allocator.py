@@ -59,3 +59,25 @@ def test_environment_restored_when_starting_fails(monkeypatch) -> None:
         with tuned_children():
             raise RuntimeError("the child did not start")
     assert not any(key in os.environ for key in MALLOC_TUNING)
+
+
+@linux_only
+def test_release_free_memory_hands_freed_heap_memory_back() -> None:
+    """Under the tuning, a freed 400 MB block stays resident until release_free_memory()."""
+    code = (
+        "import torch\n"
+        "from renderer.allocator import release_free_memory\n"
+        "def rss():\n"
+        "    return int(open('/proc/self/statm').read().split()[1]) * 4096 >> 20\n"
+        "x = torch.ones(100 << 20)\n"
+        "del x\n"
+        "held = rss()\n"
+        "assert release_free_memory()\n"
+        "print(held, rss())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=tuned_environ({k: v for k, v in os.environ.items() if k not in MALLOC_TUNING}),
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr
+    held, after = map(int, out.stdout.split())
+    assert held - after >= 300, (held, after)

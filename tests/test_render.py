@@ -322,3 +322,17 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
     assert out.returncode != 0
     assert "missing.pkl" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_changing_model_returns_the_old_frames_free_memory(tiny_model, tiny_sg2_model, monkeypatch):
+    """The renderer process keeps freed memory for the next frame (renderer/allocator.py); when the
+    model changes it hands the free part back once, not on every frame."""
+    import renderer.render as render_module
+
+    calls = []
+    monkeypatch.setattr(render_module, "release_free_memory", lambda: calls.append(1) or True)
+    r = Renderer()
+    for model, expected in [(tiny_model, 0), (tiny_model, 0), (tiny_sg2_model, 1), (tiny_sg2_model, 1), (tiny_model, 2)]:
+        result = r.render(RenderArgs(model=str(model), latent=((1, 1.0),)))
+        assert result.error is None
+        assert len(calls) == expected
