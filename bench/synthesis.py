@@ -8,7 +8,9 @@
 Each (network, path) runs in its own subprocess, so peak memory (ru_maxrss) is per path; the base
 line printed is the same process after building the network, before any synthesis. Random weights
 with the full-size hyperparameters of ../shared/reference/shapes_<config>.json; batch 1, float32.
-Both paths run with the same allocator settings (see ALLOCATOR) and flush-denormal on.
+Both paths run with the allocator settings the renderer and trainer use (renderer/allocator.py:
+glibc otherwise hands big blocks back after each op and page-faults them in again) and
+flush-denormal on.
 
 "ref/floor" is the reference time over the convolutions-only time: the largest speed-up any faster
 filtering could give while the convolutions stay torch's own. The training step prints the same
@@ -33,9 +35,6 @@ sys.path.insert(0, str(ROOT))
 from renderer.allocator import MALLOC_TUNING  # noqa: E402  (torch-free)
 
 CONFIGS = ("sg3t_256", "sg3r_256", "sg3t_1024", "sg2_1024")
-# glibc otherwise returns big blocks to the OS after each op and page-faults them back in; the
-# renderer, background jobs and trainer run with the same settings (renderer/allocator.py).
-ALLOCATOR = MALLOC_TUNING
 
 
 def _reference_dir() -> Path:
@@ -166,7 +165,7 @@ def worker_train_floor(batch: int, repeats: int) -> dict:
 
 
 def _run(args: list[str], threads: int) -> dict:
-    env = dict(os.environ, **ALLOCATOR, OMP_NUM_THREADS=str(threads))
+    env = dict(os.environ, **MALLOC_TUNING, OMP_NUM_THREADS=str(threads))
     cmd = [sys.executable, str(Path(__file__).resolve()), "--threads", str(threads), "--worker", *args]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
     if res.returncode != 0:
@@ -208,7 +207,7 @@ def main() -> None:
         return
 
     configs = [c for c in args.configs.split(",") if c and c != "none"]
-    print(f"torch {torch.__version__}, {args.threads} threads, allocator settings {ALLOCATOR}")
+    print(f"torch {torch.__version__}, {args.threads} threads, allocator settings {MALLOC_TUNING}")
     header = (f"{'network':10} {'reference s':>11} {'fast s':>7} {'ratio':>6} {'conv floor s':>12} {'fast/floor':>10} "
               f"{'ref/floor':>9} {'ref peak MB':>11} {'fast peak MB':>12} {'mem ratio':>9} {'(base MB)':>9} {'max |diff|':>10} {'max |ref|':>9}")
     rows = []
