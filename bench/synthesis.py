@@ -64,19 +64,19 @@ def worker_synthesis(config: str, path: str, repeats: int, precision: str, out_f
 
     from torch_utils.ops import paths
 
-    paths.set_path(path)
     G, _ = _build(config)
     torch.manual_seed(1)
     ws = G.mapping(torch.randn(1, G.z_dim), None)
     base = _maxrss_mb()
     times = []
-    with torch.no_grad(), paths.precision(precision):
+    with torch.no_grad(), paths.selected(path, precision):
         for _ in range(repeats):
             start = time.perf_counter()
             img = G.synthesis(ws, noise_mode="const")
             times.append(time.perf_counter() - start)
+        described = paths.describe()
     torch.save(img.float(), out_file)
-    return {"time": min(times), "times": times, "maxrss_mb": _maxrss_mb(), "base_mb": base, "path": paths.describe()}
+    return {"time": min(times), "times": times, "maxrss_mb": _maxrss_mb(), "base_mb": base, "path": described}
 
 
 def worker_floor(config: str, repeats: int) -> dict:
@@ -121,18 +121,18 @@ def worker_train(path: str, batch: int, repeats: int) -> dict:
 
     from torch_utils.ops import paths
 
-    paths.set_path(path)
     G, _ = _build("sg3t_small")
     G.train().requires_grad_(True)
     torch.manual_seed(2)
     z = torch.randn(batch, G.z_dim)
     times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        img = G(z, None)
-        img.square().mean().backward()
-        times.append(time.perf_counter() - start)
-        G.zero_grad(set_to_none=True)
+    with paths.selected(path):
+        for _ in range(repeats):
+            start = time.perf_counter()
+            img = G(z, None)
+            img.square().mean().backward()
+            times.append(time.perf_counter() - start)
+            G.zero_grad(set_to_none=True)
     return {"time": min(times), "times": times, "maxrss_mb": _maxrss_mb()}
 
 

@@ -14,7 +14,7 @@ from renderer.conventions import IDENTITY, Matrix3, WeightedSeeds
 
 NOISE_MODES = ("const", "random", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-OP_PATHS = ("auto", "reference", "cpu", "cuda")
+OP_PATHS = ("auto", "reference", "cpu")
 PRECISIONS = ("float32", "bfloat16")
 
 
@@ -107,7 +107,7 @@ class RenderResult:
     model: ModelInfo = field(default_factory=ModelInfo)
     render_time: float = 0.0              # seconds, in the renderer
     device: str = ""                      # e.g. "cpu", "cuda:0 (NVIDIA H100)"
-    op_path: str = ""                     # "reference", "cpu", "cuda"
+    op_path: str = ""                     # the op path that ran: "reference", "cpu", ...
     precision: str = "float32"
     error: str | None = None              # what went wrong, in words for the user
     message: str | None = None            # something the user should know (renderer restarted, ...)

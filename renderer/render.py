@@ -22,6 +22,7 @@ from renderer.analysis.resample import untransform
 from renderer.conventions import class_from_seed, z_from_seed
 from renderer.model_cache import LoadedModel, ModelCache, ModelUnavailable
 from renderer.protocol import NOISE_MODES, OP_PATHS, PRECISIONS, RenderArgs, RenderResult
+from torch_utils.ops import paths
 
 
 class RenderError(Exception):
@@ -115,18 +116,19 @@ class Renderer:
         release_free_memory()
 
     def _render(self, args: RenderArgs, result: RenderResult) -> None:
-        from torch_utils.ops import paths
-
         device, result.device = resolve_device(args.device)
         if args.op_path not in OP_PATHS:
             raise RenderError(f"Unknown op path {args.op_path!r}; choose one of {', '.join(OP_PATHS)}.")
-        paths.set_path(None if args.op_path == "auto" else args.op_path)
-        try:
-            result.op_path = paths.active()
-        except (RuntimeError, ValueError) as e:
-            raise RenderError(f"Op path: {e}") from e
         if args.precision not in PRECISIONS:
             raise RenderError(f"Unknown precision {args.precision!r}; choose one of {', '.join(PRECISIONS)}.")
+        with paths.selected(args.op_path, args.precision):
+            try:
+                result.op_path = paths.active(device)
+            except RuntimeError as e:
+                raise RenderError(f"Op path: {e}") from e
+            self._render_on(args, device, result)
+
+    def _render_on(self, args: RenderArgs, device: torch.device, result: RenderResult) -> None:
         if args.noise_mode not in NOISE_MODES:
             raise RenderError(f"Unknown noise mode {args.noise_mode!r}; choose one of {', '.join(NOISE_MODES)}.")
         if not args.model:
@@ -140,6 +142,11 @@ class Renderer:
             self._last_model = (args.model, str(device))
         result.model = model.info
         notes: list[str] = [result.message] if result.message else []
+        if paths.compute_dtype(device) == torch.bfloat16:
+            result.precision = "bfloat16 (low-precision preview)"
+        elif args.precision != "float32":
+            result.precision = "float32"
+            notes.append(f"{args.precision} preview is not supported on {device.type}; rendered in float32.")
         G = model.G
 
         with torch.no_grad():
@@ -219,7 +226,7 @@ class Renderer:
             return G.synthesis(ws, **kwargs)
 
         layer = None if args.layer in (None, layer_hooks.OUTPUT) else args.layer
-        with self._noise_rng(args, device), self._precision(args, device, result, notes):
+        with self._noise_rng(args, device):
             try:
                 if model.layers is None:
                     model.layers, x = layer_hooks.list_layers(G.synthesis, run, wanted=layer)
@@ -241,20 +248,6 @@ class Renderer:
             return
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(args.noise_seed)
-            yield
-
-    @contextlib.contextmanager
-    def _precision(self, args: RenderArgs, device: torch.device, result: RenderResult, notes: list[str]):
-        if args.precision != "bfloat16":
-            yield
-            return
-        if device.type not in ("cpu", "cuda"):
-            result.precision = "float32"
-            notes.append(f"bfloat16 preview is not supported on {device.type}; rendered in float32.")
-            yield
-            return
-        result.precision = "bfloat16 (low-precision preview)"
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
             yield
 
     @staticmethod

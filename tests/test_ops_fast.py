@@ -14,11 +14,11 @@ import torch
 
 from tests.conftest import REFERENCE_DIR
 from torch_utils.ops import paths
-from torch_utils.ops.bias_act import bias_act_ref
+from torch_utils.ops.reference import bias_act_ref
 from torch_utils.ops.cpu import ops as fast
 from torch_utils.ops.cpu import separable
-from torch_utils.ops.filtered_lrelu import filtered_lrelu_ref
-from torch_utils.ops.upfirdn2d import upfirdn2d_ref
+from torch_utils.ops.reference import filtered_lrelu_ref
+from torch_utils.ops.reference import upfirdn2d_ref
 
 TOL = 1e-4  # relative to the output's max abs
 
@@ -237,7 +237,7 @@ def _sg2_upfirdn_calls(reference) -> list[dict]:
     G = reference("sg2_small").build()
     original = paths.implementation
     try:
-        paths.implementation = lambda op: recorder if op == "upfirdn2d" else original(op)
+        paths.implementation = lambda op, device="cpu": recorder if op == "upfirdn2d" else original(op, device)
         with torch.no_grad():
             G(torch.randn(1, G.z_dim), None, noise_mode="const")
     finally:
@@ -377,24 +377,56 @@ def test_paths_cpu_available_and_forced(monkeypatch):
     assert paths.active() == "cpu"
     assert paths.implementation("filtered_lrelu") is fast.filtered_lrelu
     monkeypatch.setenv("VIZ_OPS", "bogus")
-    with pytest.raises(ValueError, match="bogus"):
+    with pytest.raises(RuntimeError, match="bogus"):
         paths.active()
-    if not torch.cuda.is_available():
-        monkeypatch.setenv("VIZ_OPS", "cuda")
-        with pytest.raises(RuntimeError, match="not available"):
-            paths.active()
     monkeypatch.delenv("VIZ_OPS")
-    assert paths.active() == paths.available()[-1]
+    assert paths.active("cpu") == "cpu"
+    assert paths.active("meta") == "reference"  # no fast path for other devices yet
+
+
+def test_selection_is_per_block_and_beats_the_environment(monkeypatch):
+    monkeypatch.setenv("VIZ_OPS", "cpu")
+    with paths.selected("reference"):
+        assert paths.active() == "reference"
+        with paths.selected("auto"):
+            assert paths.active() == "cpu"
+        assert paths.active() == "reference"
+    assert paths.active() == "cpu"
+    with pytest.raises(ValueError, match="unknown op path"):
+        with paths.selected("bogus"):
+            pass
+
+
+def test_selection_does_not_leak_between_threads():
+    import threading
+
+    seen = {}
+    inside, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with paths.selected("reference", "bfloat16"):
+            inside.set()
+            release.wait(10)
+            seen["other"] = (paths.active(), paths.active_precision())
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    inside.wait(10)
+    seen["main"] = (paths.active(), paths.active_precision())
+    release.set()
+    thread.join(10)
+    assert seen["other"] == ("reference", "bfloat16")
+    assert seen["main"] == ("cpu", "float32")
 
 
 def test_precision_preview_switch():
     assert paths.active_precision() == "float32"
-    with paths.precision("bfloat16"):
+    with paths.selected(None, "bfloat16"):
         assert paths.compute_dtype(torch.device("cpu")) == torch.bfloat16
         assert "bfloat16 preview" in paths.describe()
     assert paths.compute_dtype(torch.device("cpu")) == torch.float32
     with pytest.raises(ValueError):
-        with paths.precision("float8"):
+        with paths.selected(None, "float8"):
             pass
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from torch_utils.ops.bias_act import bias_act_ref
-from torch_utils.ops.filtered_lrelu import filtered_lrelu_ref
-from torch_utils.ops.upfirdn2d import upfirdn2d_ref
+from torch_utils.ops.reference import bias_act_ref
+from torch_utils.ops.reference import filtered_lrelu_ref
+from torch_utils.ops.reference import upfirdn2d_ref
 
 
 def naive_upfirdn2d(x: np.ndarray, f: np.ndarray | None, up=(1, 1), down=(1, 1), pad=(0, 0, 0, 0),

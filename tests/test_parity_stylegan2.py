@@ -17,9 +17,8 @@ HOOK_TOL = 1e-4  # relative to the reference tensor's own max absolute value
 
 @pytest.fixture(params=paths.available())
 def op_path(request):
-    paths.set_path(request.param)
-    yield request.param
-    paths.set_path(None)
+    with paths.selected(request.param):
+        yield request.param
 
 
 def inputs(ref) -> tuple[torch.Tensor, torch.Tensor]:

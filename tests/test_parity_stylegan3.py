@@ -17,9 +17,8 @@ NETWORKS = ["sg3t_small", "sg3r_small", "sg3t_small_identity", "sg3t_small_cond"
 @pytest.fixture(params=paths.available())
 def op_path(request):
     """Every op path that can run here; the parity tests run once per path."""
-    paths.set_path(request.param)
-    yield request.param
-    paths.set_path(None)
+    with paths.selected(request.param):
+        yield request.param
 
 
 @pytest.fixture(scope="module")

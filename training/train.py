@@ -409,7 +409,7 @@ class Trainer:
             "training_steps": p.steps, "config": cfg.to_dict(), "quality": quality.as_dict(), "ada_p": p.ada_p,
             "quality_metric": "training.quality: Chamfer distance of 16x16 block-averaged RGB and edge_fd (Frechet "
                               "distance of 8x8-cell luma gradient magnitudes), seeds 0..N-1",
-            "dataset": self.manifest_summary, "hardware": _hardware(self.device), "op_path": paths.active(),
+            "dataset": self.manifest_summary, "hardware": _hardware(self.device), "op_path": paths.active(self.device),
             "data_license": "Noto Emoji art Apache-2.0; Twemoji art CC-BY 4.0 (c) Twitter, Inc and other "
                             "contributors; see training/DATA_LICENSES.md",
         }
@@ -439,7 +439,7 @@ class Trainer:
         self.log(f"{'resuming' if p.steps else 'starting'} {self.run_dir} at kimg {p.images_seen / 1000:.3f}: "
                  f"StyleGAN3-T {sum(t.numel() for t in n.G.parameters()) / 1e6:.2f} M, "
                  f"D {sum(t.numel() for t in n.D.parameters()) / 1e6:.2f} M parameters, {len(self.data)} images, "
-                 f"batch {cfg.batch}, {self.device} ({torch.get_num_threads()} threads), op path {paths.active()}")
+                 f"batch {cfg.batch}, {self.device} ({torch.get_num_threads()} threads), op path {paths.active(self.device)}")
         with StopOnInterrupt() as stop:
             if p.last_snapshot < 0:
                 last_path, quality = self.snapshot()  # the untrained start, for reference

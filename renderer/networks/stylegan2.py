@@ -18,6 +18,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from renderer.networks.common import FullyConnectedLayer, MappingNetwork
+from torch_utils.ops import paths
 from torch_utils.ops.bias_act import ACTIVATIONS, bias_act
 from torch_utils.ops.upfirdn2d import filter_size, setup_filter, upfirdn2d, upsample2d
 
@@ -312,9 +313,10 @@ class SynthesisBlock(nn.Module):
         noise_mode: str = "const",
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         w_rows = iter(ws.unbind(dim=1))
-        # float16 only on CUDA, only in the blocks built for it, and never when forced to fp32.
+        # float16 only on CUDA, only in the blocks built for it, and never when forced to fp32; else the
+        # selected precision (bfloat16 preview on the CPU).
         use_fp16 = self.use_fp16 and not force_fp32 and ws.device.type == "cuda"
-        dtype = torch.float16 if use_fp16 else torch.float32
+        dtype = torch.float16 if use_fp16 else paths.compute_dtype(ws.device)
         memory_format = torch.channels_last if self.channels_last and use_fp16 else torch.contiguous_format
         if fused_modconv is None:
             fused_modconv = self.fused_modconv_default

@@ -298,7 +298,7 @@ class SynthesisLayer(nn.Module):
 
         dtype = torch.float16 if self.use_fp16 and not force_fp32 and x.device.type == "cuda" else paths.compute_dtype(x.device)
         # Fast CPU path at batch > 1 (training): modulate the input, not one weight copy per sample.
-        fast_cpu = x.device.type == "cpu" and paths.active() != "reference"
+        fast_cpu = x.device.type == "cpu" and paths.active(x.device) != "reference"
         modulate_input = fast_cpu and x.shape[0] > 1
         # Fast CPU path at batch 1: large convolutions in bands of rows (peak memory), 1x1 ones as a matmul.
         row_bands = 0

@@ -1,122 +1,134 @@
 """Which implementation of the custom ops runs, and at what precision.
 
-Paths:
-- 'reference': plain PyTorch written like the definitions (torch_utils/ops/*_ref); the yardstick.
-- 'cpu': polyphase, separable, fused and tiled ops (torch_utils/ops/cpu) for CPU tensors; tensors
-  on other devices fall back to the reference ops.
-- 'cuda': offered when torch sees a CUDA device. There are no custom CUDA kernels: CUDA tensors
-  run the reference ops on the GPU, CPU tensors still get the fast CPU ops.
+Op paths:
+- 'reference': plain PyTorch written like the definitions (reference/); any device; the yardstick.
+- 'cpu': polyphase, separable, fused and tiled ops for CPU tensors (cpu/); tensors on other devices
+  get the reference ops.
 
-Chosen by set_path(), else $VIZ_OPS, else the fastest available ('cuda' > 'cpu' > 'reference').
+A request chooses its path and precision for the calls inside a block:
 
-Precision: float32 by default. `with precision("bfloat16"):` is a *preview* mode (reduced
-precision, clearly not the reference numbers) in which the generators run their convolutions and
-filters in bfloat16 on the CPU; bench/synthesis.py prints its error against float32.
+    with paths.selected("cpu", "float32"):
+        G.synthesis(ws)
+
+The choice lives in a context variable, so concurrent requests (threads of one worker) do not see
+each other's. Without a choice ('auto' or None): $VIZ_OPS, else the best path for the tensors' device.
+
+Precision: float32 by default; 'bfloat16' is a labelled low-precision preview in which the generators
+run their convolutions and filters in bfloat16 (CPU and CUDA; float32 elsewhere).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import importlib
 import os
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Callable, Iterator
 
 import torch
 
-PATHS = ("reference", "cpu", "cuda")
+from torch_utils.ops import reference
+
+PATHS = ("reference", "cpu")
 PRECISIONS = ("float32", "bfloat16")
-_forced: str | None = None
-_precision: str = "float32"
-_cpu_error: str | None = None
+OPS = ("upfirdn2d", "bias_act", "filtered_lrelu")
+_MODULES = {"cpu": "torch_utils.ops.cpu"}            # optional paths, imported on first use
+_REFERENCE = {"upfirdn2d": reference.upfirdn2d_ref, "bias_act": reference.bias_act_ref,
+              "filtered_lrelu": reference.filtered_lrelu_ref}
 
 
-def _cpu_module():
-    """The fast CPU ops, or None (the reason kept in cpu_unavailable_reason())."""
-    global _cpu_error
+@dataclass(frozen=True)
+class Selection:
+    path: str | None = None          # None: $VIZ_OPS, else automatic
+    precision: str = "float32"
+
+
+_selection: contextvars.ContextVar[Selection] = contextvars.ContextVar("op_selection", default=Selection())
+_import_errors: dict[str, str] = {}
+
+
+def _module(path: str) -> ModuleType | None:
+    """The module of an optional path, or None (the reason kept in unavailable_reason())."""
     try:
-        from torch_utils.ops import cpu
+        return importlib.import_module(_MODULES[path])
     except ImportError as error:  # a broken install must not take the reference path down
-        _cpu_error = f"{type(error).__name__}: {error}"
+        _import_errors[path] = f"{type(error).__name__}: {error}"
         return None
-    return cpu
 
 
-def cpu_unavailable_reason() -> str | None:
-    _cpu_module()
-    return _cpu_error
+def unavailable_reason(path: str) -> str | None:
+    """Why an op path cannot run here (None if it can)."""
+    if path == "reference":
+        return None
+    if path not in PATHS:
+        return f"unknown op path {path!r}; choose one of {', '.join(PATHS)}"
+    return None if _module(path) is not None else _import_errors.get(path, "not importable")
 
 
 def available() -> tuple[str, ...]:
     """Op paths that can run in this process, slowest first."""
-    paths = ["reference"]
-    if _cpu_module() is not None:
-        paths.append("cpu")
-    if torch.cuda.is_available():
-        paths.append("cuda")
-    return tuple(paths)
+    return tuple(p for p in PATHS if unavailable_reason(p) is None)
 
 
-def active() -> str:
-    """The op path in use: set_path() > $VIZ_OPS > fastest available."""
-    path = _forced or os.environ.get("VIZ_OPS", "").strip().lower() or available()[-1]
-    if path not in PATHS:
-        raise ValueError(f"VIZ_OPS={path!r} is not an op path; choose one of {', '.join(PATHS)}")
-    if path not in available():
-        reason = f" ({cpu_unavailable_reason()})" if path == "cpu" else ""
-        raise RuntimeError(f"op path {path!r} is not available here{reason}; available: {', '.join(available())}")
+def _automatic(device: torch.device) -> str:
+    if device.type == "cpu" and "cpu" in available():
+        return "cpu"
+    return "reference"
+
+
+def active(device: torch.device | str = "cpu") -> str:
+    """The op path that runs for tensors on `device`: the selection > $VIZ_OPS > the best available."""
+    device = torch.device(device)
+    path = _selection.get().path or os.environ.get("VIZ_OPS", "").strip().lower() or None
+    if path is None or path == "auto":
+        return _automatic(device)
+    reason = unavailable_reason(path)
+    if reason is not None:
+        raise RuntimeError(f"op path {path!r} is not available here ({reason}); available: {', '.join(available())}")
     return path
 
 
-def set_path(path: str | None) -> None:
-    """Force an op path for this process (None: back to $VIZ_OPS / automatic)."""
-    global _forced
-    if path is not None and path not in PATHS:
-        raise ValueError(f"unknown op path {path!r}; choose one of {', '.join(PATHS)}")
-    _forced = path
+@contextlib.contextmanager
+def selected(path: str | None = None, precision: str = "float32") -> Iterator[Selection]:
+    """Run the ops inside the block on `path` (None or 'auto': automatic) at `precision`."""
+    if path is not None and path != "auto" and path not in PATHS:
+        raise ValueError(f"unknown op path {path!r}; choose auto or one of {', '.join(PATHS)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    selection = Selection(None if path == "auto" else path, precision)
+    token = _selection.set(selection)
+    try:
+        yield selection
+    finally:
+        _selection.reset(token)
 
 
-def implementation(op: str) -> Callable:
-    """The function implementing `op` ('upfirdn2d', 'bias_act', 'filtered_lrelu') on the active path."""
-    from torch_utils.ops import bias_act, filtered_lrelu, upfirdn2d
-
-    reference = {
-        "upfirdn2d": upfirdn2d.upfirdn2d_ref,
-        "bias_act": bias_act.bias_act_ref,
-        "filtered_lrelu": filtered_lrelu.filtered_lrelu_ref,
-    }
-    if op not in reference:
-        raise ValueError(f"unknown op {op!r}; known: {', '.join(reference)}")
-    if active() == "reference":
-        return reference[op]
-    # 'cpu' and 'cuda': the fast CPU functions hand non-CPU tensors to the reference ops.
-    return getattr(_cpu_module(), op)
+def implementation(op: str, device: torch.device | str = "cpu") -> Callable:
+    """The function implementing `op` ('upfirdn2d', 'bias_act', 'filtered_lrelu') for tensors on `device`."""
+    if op not in OPS:
+        raise ValueError(f"unknown op {op!r}; known: {', '.join(OPS)}")
+    path = active(device)
+    if path == "reference":
+        return _REFERENCE[op]
+    return getattr(_module(path), op)
 
 
 def active_precision() -> str:
-    """'float32', or 'bfloat16' inside a precision('bfloat16') block."""
-    return _precision
+    """'float32', or 'bfloat16' inside a selected(..., 'bfloat16') block."""
+    return _selection.get().precision
 
 
 def compute_dtype(device: torch.device) -> torch.dtype:
-    """The dtype the generators compute in on `device` under the current precision."""
-    if _precision == "bfloat16" and device.type == "cpu":
+    """The dtype the generators compute in on `device` under the selected precision."""
+    if active_precision() == "bfloat16" and device.type in ("cpu", "cuda"):
         return torch.bfloat16
     return torch.float32
 
 
-@contextlib.contextmanager
-def precision(name: str) -> Iterator[None]:
-    """Run the generators at `name` precision inside the block ('bfloat16': low-precision preview)."""
-    global _precision
-    if name not in PRECISIONS:
-        raise ValueError(f"unknown precision {name!r}; choose one of {', '.join(PRECISIONS)}")
-    previous, _precision = _precision, name
-    try:
-        yield
-    finally:
-        _precision = previous
-
-
-def describe() -> str:
+def describe(device: torch.device | str = "cpu") -> str:
     """What runs, for status lines: e.g. 'cpu' or 'cpu, bfloat16 preview'."""
-    path = active()
-    return path if _precision == "float32" else f"{path}, {_precision} preview"
+    path = active(device)
+    precision = active_precision()
+    return path if precision == "float32" else f"{path}, {precision} preview"

@@ -20,14 +20,14 @@ from typing import Sequence, Union
 
 import torch
 
-from torch_utils.ops import bias_act as ref_bias_act
-from torch_utils.ops import filtered_lrelu as ref_filtered_lrelu
-from torch_utils.ops import upfirdn2d as ref_upfirdn2d
+from torch_utils.ops.reference import bias_act as ref_bias_act
+from torch_utils.ops.reference import filtered_lrelu as ref_filtered_lrelu
+from torch_utils.ops.reference import upfirdn2d as ref_upfirdn2d
 from torch_utils.ops.cpu.polyphase import AxisOp, separable_factors
 from torch_utils.ops.cpu.separable import (FusedPlan, channel_chunks, effective_clamp, filter_lrelu_filter,
                                            fused_plan, separable, separable_input)
 from torch_utils.ops.cpu.threads import run_parallel, single_threaded_ops, split
-from torch_utils.ops.upfirdn2d import Padding, parse_padding, parse_scaling
+from torch_utils.ops.reference.upfirdn2d import Padding, parse_padding, parse_scaling
 
 FLOAT_TYPES = (torch.float32, torch.float64, torch.bfloat16)
 
