@@ -19,23 +19,23 @@ from typing import Callable
 
 def _subcommands() -> dict[str, Callable[[list[str]], int]]:
     def info(argv: list[str]) -> int:
-        from renderer.cli import info_main
+        from renderer.worker.cli import info_main
         return info_main(argv)
 
     def convert(argv: list[str]) -> int:
-        from renderer.cli import convert_main
+        from renderer.worker.cli import convert_main
         return convert_main(argv)
 
     def render(argv: list[str]) -> int:
-        from renderer.cli_render import render_main
+        from renderer.worker.cli_render import render_main
         return render_main(argv)
 
     def equivariance(argv: list[str]) -> int:
-        from renderer.cli_analysis import equivariance_main
+        from renderer.worker.cli_analysis import equivariance_main
         return equivariance_main(argv)
 
     def spectrum(argv: list[str]) -> int:
-        from renderer.cli_analysis import spectrum_main
+        from renderer.worker.cli_analysis import spectrum_main
         return spectrum_main(argv)
 
     return {"info": info, "convert": convert, "render": render, "equivariance": equivariance, "spectrum": spectrum}

@@ -47,7 +47,7 @@ def _reference_dir() -> Path:
 def _build(config: str):
     import torch
 
-    from renderer.networks import build_generator
+    from renderer.worker.networks import build_generator
 
     info = json.loads((_reference_dir() / f"shapes_{config}.json").read_text())
     family = "stylegan3" if "stylegan3" in info["class_name"] else "stylegan2"

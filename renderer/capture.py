@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from renderer.atomic import write_atomic
+from renderer.files import write_atomic
 from renderer.protocol import ModelInfo, RenderArgs
 
 FORMAT_VERSION = 1

@@ -80,7 +80,7 @@ def _attach(name: str) -> shared_memory.SharedMemory:
 def _renderer_process_main(requests, replies, slots: list[tuple[str, int] | None]) -> None:
     """The renderer process: read requests, render the newest, hand frames back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the GUI's to handle; it closes the client
-    from renderer.render import Renderer
+    from renderer.worker.render import Renderer
 
     renderer = Renderer()
     segments: dict[int, shared_memory.SharedMemory] = {}
@@ -264,7 +264,7 @@ class _ThreadBackend:
 
     def _run(self) -> None:
         try:
-            from renderer.render import Renderer
+            from renderer.worker.render import Renderer
 
             renderer = Renderer()
         except Exception as e:  # an import failure must surface as a result, not a dead thread

@@ -55,7 +55,7 @@ class Reference:
 
     def build(self):
         """Our generator with the reference weights, in eval mode."""
-        from renderer.networks import build_generator
+        from renderer.worker.networks import build_generator
 
         G = build_generator(self.family, self.init_kwargs)
         G.load_state_dict(self.state_dict())
@@ -77,7 +77,7 @@ def reference():
 
 def _saved_reference(tmp_path_factory, reference, name: str) -> Path:
     """The reference network `name` written as a native checkpoint in a temporary folder."""
-    from renderer.models import save_generator
+    from renderer.worker.models import save_generator
 
     path = tmp_path_factory.mktemp("models") / f"{name}.safetensors"
     save_generator(reference(name).build(), path)
@@ -105,8 +105,8 @@ def sg3_identity_model(tmp_path_factory, reference) -> Path:
 @pytest.fixture(scope="session")
 def micro_sg2_model(tmp_path_factory) -> Path:
     """A 16 px StyleGAN2 with 16 channels: renders in milliseconds, so hundreds of renders stay cheap."""
-    from renderer.models import save_generator
-    from renderer.networks import build_generator
+    from renderer.worker.models import save_generator
+    from renderer.worker.networks import build_generator
 
     G = build_generator("stylegan2", dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
                                           channel_base=256, channel_max=16, mapping_kwargs=dict(num_layers=2)))

@@ -1,4 +1,4 @@
-"""The GUI's analysis jobs (renderer.analysis.jobs): the work functions return the right data for the
+"""The GUI's analysis jobs (renderer.worker.analysis.jobs): the work functions return the right data for the
 tiny StyleGAN3 model; through a background process a job delivers its value, can be cancelled, and a
 StyleGAN2 model gets the message that the metrics do not apply. Importing the jobs leaves torch out."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from renderer.analysis import jobs
+from renderer.worker.analysis import jobs
 from renderer.conventions import as_matrix3, user_transform
 from renderer.protocol import RenderArgs
 
@@ -35,7 +35,7 @@ def args(tiny_model) -> RenderArgs:
 
 
 def test_importing_the_jobs_does_not_import_torch():
-    code = "import sys, renderer.analysis.jobs\nprint('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+    code = "import sys, renderer.worker.analysis.jobs\nprint('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "NO-TORCH"
@@ -44,9 +44,9 @@ def test_importing_the_jobs_does_not_import_torch():
 def test_layer_analysis_matches_the_spectrum_api(args):
     import torch
 
-    from renderer.analysis.spectrum import model_layer_spectra
-    from renderer.models import load_generator
-    from renderer.render import latent_ws, network_transform
+    from renderer.worker.analysis.spectrum import model_layer_spectra
+    from renderer.worker.models import load_generator
+    from renderer.worker.render import latent_ws, network_transform
 
     result = jobs.layer_analysis(args, _ignore_progress, _never)
     G = load_generator(args.model)
@@ -106,9 +106,9 @@ def test_whitening_from_the_model_when_not_given(args):
 
 
 def test_equivariance_readout_and_error_image(args):
-    from renderer.analysis.equivariance import error_map, latent_readout
-    from renderer.models import load_generator
-    from renderer.render import latent_ws
+    from renderer.worker.analysis.equivariance import error_map, latent_readout
+    from renderer.worker.models import load_generator
+    from renderer.worker.render import latent_ws
     import torch
 
     data = jobs.equivariance(jobs.EquivarianceRequest(args, num_samples=2), _ignore_progress, _never)

@@ -8,9 +8,9 @@ import sys
 import pytest
 import torch
 
-from renderer import cli
-from renderer.cli import convert_main, info_main
-from renderer.models import load_generator
+from renderer.worker import cli
+from renderer.worker.cli import convert_main, info_main
+from renderer.worker.models import load_generator
 from tests.conftest import ROOT
 from tests.official_pickle import Call, GlobalName, snapshot, write_official_pickle
 

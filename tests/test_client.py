@@ -51,7 +51,7 @@ def client():
 
 
 def test_in_process_client_gives_the_renderers_frame(micro_sg2_model):
-    from renderer.render import Renderer
+    from renderer.worker.render import Renderer
 
     args = RenderArgs(model=str(micro_sg2_model), latent=((3, 1.0),), fft_show=True)
     with RenderClient(in_process=True) as c:
@@ -72,7 +72,7 @@ def test_equal_args_do_not_render_again(client, micro_sg2_model):
 
 
 def test_a_burst_of_changes_renders_far_fewer_frames_and_ends_on_the_last(client, micro_sg2_model):
-    from renderer.render import Renderer
+    from renderer.worker.render import Renderer
 
     client.set_args(RenderArgs(model=str(micro_sg2_model)))
     wait_result(client)
@@ -168,7 +168,7 @@ def test_interpreter_exit_without_close_cleans_up(micro_sg2_model, tmp_path):
 
 
 def test_client_capture_and_export_import_without_torch():
-    code = ("import sys; import renderer.client, renderer.capture, renderer.export; "
+    code = ("import sys; import renderer.client, renderer.capture, renderer.worker.export; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

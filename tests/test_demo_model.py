@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from renderer.models import ModelLoadError, load_generator, model_info, save_generator
-from renderer.networks import build_generator
+from renderer.worker.models import ModelLoadError, load_generator, model_info, save_generator
+from renderer.worker.networks import build_generator
 from tests.conftest import ROOT, quiet, tiny_config
 from training import release, snapshots
 from training.dataset import load_images

@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from renderer.analysis import equivariance as eq
-from renderer.networks.stylegan3 import SynthesisInput
+from renderer.worker.analysis import equivariance as eq
+from renderer.worker.networks.stylegan3 import SynthesisInput
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from renderer.capture import args_from_json, save_png
-from renderer.export import ExportCancelled, ExportJob, render_clip
+from renderer.worker.export import ExportCancelled, ExportJob, render_clip
 from renderer.protocol import ClipSpec, ModelInfo, RenderArgs
 
 FPS = 10
@@ -66,7 +66,7 @@ def test_cancel_leaves_nothing(micro_sg2_model, tmp_path):
 
 def test_failed_frame_leaves_nothing_and_says_which(micro_sg2_model, tmp_path):
     frames = clip_frames(micro_sg2_model)[:3] + (RenderArgs(model=str(tmp_path / "missing.pkl")),)
-    from renderer.export import ExportError
+    from renderer.worker.export import ExportError
 
     with pytest.raises(ExportError, match="Frame 4 of 4"):
         render_clip(ClipSpec(out_path=str(tmp_path / "clip.gif"), frames=frames, fps=FPS, format="gif"))

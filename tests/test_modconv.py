@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from renderer.networks.stylegan3 import modulated_conv2d
+from renderer.worker.networks.stylegan3 import modulated_conv2d
 
 
 @pytest.mark.parametrize("demodulate", [True, False])

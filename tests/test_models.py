@@ -10,7 +10,7 @@ import struct
 import pytest
 import torch
 
-from renderer.models import (
+from renderer.worker.models import (
     ModelLoadError, load_generator, load_official_pickle, model_info, resolve_model_path, save_generator,
 )
 from tests.official_pickle import Persistent, snapshot, to_persistent, write_official_pickle
@@ -185,7 +185,7 @@ def test_failed_write_leaves_the_old_file_untouched(reference, tmp_path, monkeyp
     def disk_full(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("renderer.models.os.fsync", disk_full)
+    monkeypatch.setattr("renderer.worker.models.os.fsync", disk_full)
     with pytest.raises(OSError, match="No space"):
         save_generator(reference("sg2_small").build(), path)
     assert path.read_bytes() == b"the user's previous checkpoint"
@@ -200,7 +200,7 @@ def test_write_goes_through_a_tmp_file_in_the_same_directory(reference, tmp_path
         renames.append((str(src), str(dst)))
         real_replace(src, dst)
 
-    monkeypatch.setattr("renderer.models.os.replace", spy)
+    monkeypatch.setattr("renderer.worker.models.os.replace", spy)
     path = save_generator(reference("sg2_small").build(), tmp_path / "m.safetensors")
     [(src, dst)] = renames
     assert src.endswith(".tmp") and os.path.dirname(src) == str(tmp_path) and dst == str(path)

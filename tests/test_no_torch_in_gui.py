@@ -19,7 +19,7 @@ def test_gui_modules_do_not_import_torch():
     assert "viz.app" in GUI_MODULES and "gui_utils.imgui_window" in GUI_MODULES
     code = (
         "import importlib, sys\n"
-        f"for name in {GUI_MODULES + ['renderer.client', 'renderer.capture', 'renderer.export']!r}:\n"
+        f"for name in {GUI_MODULES + ['renderer.client', 'renderer.capture', 'renderer.worker.export']!r}:\n"
         "    try:\n"
         "        importlib.import_module(name)\n"
         "    except ModuleNotFoundError as e:\n"
@@ -34,7 +34,7 @@ def test_gui_modules_do_not_import_torch():
 
 def test_the_check_would_see_torch():
     """The same check reports torch when something does import it (so the test above can fail)."""
-    code = "import sys, renderer.render\nprint('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+    code = "import sys, renderer.worker.render\nprint('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "TORCH"

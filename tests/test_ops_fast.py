@@ -54,7 +54,7 @@ def _dedupe(configs: list[dict]) -> list[dict]:
 
 
 def _network_configs() -> list[tuple[str, dict]]:
-    from renderer.networks import build_generator
+    from renderer.worker.networks import build_generator
 
     result = []
     for name in ("sg3t_256", "sg3r_256", "sg3t_1024", "sg3t_small_clamp", "sg3r_small"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from renderer.networks.stylegan3 import Generator, SynthesisLayer
+from renderer.worker.networks.stylegan3 import Generator, SynthesisLayer
 from torch_utils.ops import paths
 
 NETWORKS = ["sg3t_small", "sg3r_small", "sg3t_small_identity", "sg3t_small_cond", "sg3t_small_clamp"]

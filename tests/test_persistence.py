@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from renderer.models import ModelLoadError, load_generator
+from renderer.worker.models import ModelLoadError, load_generator
 from tests.official_pickle import (
     Call, GlobalName, dumps, legacy_storage_blob, snapshot, to_persistent, write_official_pickle,
 )

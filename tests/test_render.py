@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from renderer.analysis.display import power_spectrum
-from renderer.layer_hooks import capture_layer
+from renderer.worker.analysis.display import power_spectrum
+from renderer.worker.layer_hooks import capture_layer
 from renderer.protocol import RenderArgs
-from renderer.render import Renderer
+from renderer.worker.render import Renderer
 
 PSI = 0.7
 
@@ -35,8 +35,8 @@ def renderer() -> Renderer:
 @pytest.fixture(scope="module")
 def micro_sg3_model(tmp_path_factory) -> Path:
     """StyleGAN3-T with the full 14-layer design at 16 px and 8-16 channels: every layer, cheaply."""
-    from renderer.models import save_generator
-    from renderer.networks import build_generator
+    from renderer.worker.models import save_generator
+    from renderer.worker.networks import build_generator
 
     G = build_generator("stylegan3", dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
                                           channel_base=64, channel_max=16))
@@ -54,7 +54,7 @@ def render_ok(renderer: Renderer, **kwargs):
 @pytest.mark.parametrize("name", ["sg3t_small_identity", "sg2_small"])
 def test_seed_matches_official_output(renderer, reference, tmp_path, name):
     # The reference drew z as RandomState(seed).randn(4, z_dim): its first row is z of `seed`.
-    from renderer.models import save_generator
+    from renderer.worker.models import save_generator
 
     ref = reference(name)
     path = tmp_path / f"{name}.safetensors"
@@ -256,7 +256,7 @@ def test_random_noise_is_reproducible_from_its_seed(renderer, tiny_sg2_model):
 
 
 def test_snapshot_replaced_on_disk_is_reloaded_and_a_broken_one_keeps_the_old(renderer, reference, tmp_path):
-    from renderer.models import save_generator
+    from renderer.worker.models import save_generator
 
     path = tmp_path / "snapshot.safetensors"
     G = reference("sg2_small").build()
@@ -279,7 +279,7 @@ def test_snapshot_replaced_on_disk_is_reloaded_and_a_broken_one_keeps_the_old(re
 
 
 def test_nan_output_is_reported(renderer, reference, tmp_path):
-    from renderer.models import save_generator
+    from renderer.worker.models import save_generator
 
     G = reference("sg2_small").build()
     with torch.no_grad():
@@ -298,7 +298,7 @@ def test_bfloat16_preview_is_labelled(renderer, tiny_sg2_model):
 
 def test_cli_writes_the_frame_the_gui_shows(renderer, tiny_model, tmp_path, capsys):
     from renderer.capture import args_from_json
-    from renderer.cli_render import render_main
+    from renderer.worker.cli_render import render_main
     from PIL import Image
 
     out = tmp_path / "frame.png"
@@ -327,7 +327,7 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
 def test_changing_model_returns_the_old_frames_free_memory(tiny_model, tiny_sg2_model, monkeypatch):
     """The renderer process keeps freed memory for the next frame (renderer/allocator.py); when the
     model changes it hands the free part back once, not on every frame."""
-    import renderer.render as render_module
+    import renderer.worker.render as render_module
 
     calls = []
     monkeypatch.setattr(render_module, "release_free_memory", lambda: calls.append(1) or True)

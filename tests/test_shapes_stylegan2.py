@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from renderer.networks.stylegan2 import Generator
+from renderer.worker.networks.stylegan2 import Generator
 from tests.conftest import REFERENCE_DIR
 
 SHAPE_FILES = sorted(REFERENCE_DIR.glob("shapes_sg2_*.json")) or [REFERENCE_DIR / "shapes_sg2_1024.json"]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from renderer.networks import build_generator, family_label
-from renderer.networks.stylegan3 import Generator, bessel_j1, kaiser_attenuation
+from renderer.worker.networks import build_generator, family_label
+from renderer.worker.networks.stylegan3 import Generator, bessel_j1, kaiser_attenuation
 from tests.conftest import REFERENCE_DIR
 from tests.test_parity_stylegan3 import check_layer_table
 

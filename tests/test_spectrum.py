@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from renderer.analysis import figures, filters
-from renderer.analysis.image_sources import ImageFolderSource
-from renderer.analysis.spectrum import (AverageSpectrum, LayerDesign, SpectrumAccumulator, annotate_spectrum,
+from renderer.worker.analysis import figures, filters
+from renderer.worker.analysis.image_sources import ImageFolderSource
+from renderer.worker.analysis.spectrum import (AverageSpectrum, LayerDesign, SpectrumAccumulator, annotate_spectrum,
                                         image_stats, layer_designs, model_layer_spectra, ws_for_seed)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -116,7 +116,7 @@ def _interrupt_at(step: int):
 
 
 def test_interrupt_saves_and_resume_continues_from_the_same_image_count(tiny_data: Path, tmp_path: Path):
-    from renderer.models import load_generator, resolve_model_path
+    from renderer.worker.models import load_generator, resolve_model_path
 
     cfg = tiny_config(tiny_data, total_kimg=0.024, snapshot_kimg=1.0)  # 6 steps of 4 images
     run = tmp_path / "run"

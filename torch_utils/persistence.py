@@ -6,7 +6,7 @@ arguments) and `module_src`, the source of the module that defined the class, wh
 official loader executes. Here the unpickler resolves only the handful of globals such files
 use (see NETWORK_NOTES.md), each to a small function of ours that checks its arguments, and
 `_reconstruct_persistent_obj` returns an inert `PersistentObject` record of the meta dict.
-Turning a record into a working network is `renderer.models`' job.
+Turning a record into a working network is `renderer.worker.models`' job.
 """
 
 from __future__ import annotations

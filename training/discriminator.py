@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from renderer.networks.common import FullyConnectedLayer
+from renderer.worker.networks.common import FullyConnectedLayer
 from torch_utils.ops.bias_act import bias_act
 from torch_utils.ops.upfirdn2d import downsample2d, setup_filter, upfirdn2d
 

@@ -143,7 +143,7 @@ def add_edge_fd(run_dir: str | Path, every_kimg: float = 1.0, data: str | Path |
     per `every_kimg` thousand images, plus the first and the last. A record is scored only when
     its file still holds that record's weights (a later snapshot in the same thousand images
     overwrites it). Returns how many records were given a number."""
-    from renderer.models import load_generator
+    from renderer.worker.models import load_generator
     from training import snapshots
     from training.dataset import load_images
     from training.train import TrainConfig, generate_seeds
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="score at most one snapshot per KIMG thousand images (default 1)")
     parser.add_argument("--data", type=Path, help="the training data, if not where the run's config says")
     args = parser.parse_args(argv)
-    from renderer.models import ModelLoadError
+    from renderer.worker.models import ModelLoadError
     try:
         count = add_edge_fd(args.run_dir, args.every, args.data)
     except (FileNotFoundError, ValueError, ModelLoadError) as e:

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from renderer.analysis.figures import BACKGROUND, PALETTE, Axes
-from renderer.models import ModelLoadError, load_generator, save_generator, write_atomic
+from renderer.worker.analysis.figures import BACKGROUND, PALETTE, Axes
+from renderer.worker.models import ModelLoadError, load_generator, save_generator, write_atomic
 from training import snapshots
 from training.train import generate_seeds
 

@@ -9,7 +9,7 @@ a crash sees the old file or the complete new one):
                                              optimisers, images seen, RNG state (latest only)
     log.jsonl                                one JSON line per snapshot (and per stop)
 
-The visualizer follows the run by loading the newest network-snapshot (renderer.models).
+The visualizer follows the run by loading the newest network-snapshot (renderer.worker.models).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from renderer.models import save_generator, write_atomic
+from renderer.worker.models import save_generator, write_atomic
 
 STATE_FILE = "training-state.pt"
 CONFIG_FILE = "config.json"

@@ -43,7 +43,7 @@ import torch
 
 from renderer.allocator import tuned_environ
 from renderer.conventions import z_from_seed
-from renderer.networks import build_generator
+from renderer.worker.networks import build_generator
 from torch_utils.ops import paths
 from training import snapshots
 from training.augment import AdaptiveP, ada_augment, random_translate, random_xflip

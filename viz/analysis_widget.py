@@ -1,7 +1,7 @@
 """Analysis (StyleGAN3): per-layer spectra of the latent on screen (the selected layer's radial profile
 with f_c, f_t and Nyquist marked, energy above the cutoff across all layers, the layer's up/down filter
 responses) and the model's average spectrum over N seeds, accumulated in the background, with a saved
-.npz overlaid. Every computation runs in a background process (renderer.analysis.jobs)."""
+.npz overlaid. Every computation runs in a background process (renderer.worker.analysis.jobs)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from imgui_bundle import imgui, implot
 from gui_utils import imgui_utils
 from gui_utils.gl_utils import Texture
 from gui_utils.imgui_utils import button, grayed_out
-from renderer.analysis.jobs import (AverageSpectrumData, AverageSpectrumRequest, LayerAnalysis, LayerSpectrumData,
+from renderer.worker.analysis.jobs import (AverageSpectrumData, AverageSpectrumRequest, LayerAnalysis, LayerSpectrumData,
                                     start_average_spectrum, start_layer_analysis, start_load_average_spectrum)
 from viz.capture_widget import next_free
 
-CUTOFF_COLOR = (0.35, 0.86, 0.47, 1.0)      # f_c (as in renderer.analysis.figures)
+CUTOFF_COLOR = (0.35, 0.86, 0.47, 1.0)      # f_c (as in renderer.worker.analysis.figures)
 STOPBAND_COLOR = (0.35, 0.67, 1.0, 1.0)     # f_t
 NYQUIST_COLOR = (0.95, 0.45, 0.4, 1.0)      # s / 2
 SELECTED_COLOR = (1.0, 0.85, 0.2, 1.0)

@@ -91,7 +91,7 @@ class ClipWidget:
         try:
             from renderer.client import ExportJob
         except ImportError:
-            from renderer.export import ExportJob
+            from renderer.worker.export import ExportJob
 
         viz = self.viz
         if self.busy:

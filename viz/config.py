@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from renderer.atomic import write_atomic
+from renderer.files import write_atomic
 
 CONFIG_DIR_ENV = "STYLEGAN_VIZ_CONFIG_DIR"
 MAX_RECENT = 12

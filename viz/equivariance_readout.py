@@ -13,7 +13,7 @@ from imgui_bundle import imgui
 from gui_utils import imgui_utils
 from gui_utils.gl_utils import Texture
 from gui_utils.imgui_utils import button, checkbox
-from renderer.analysis.jobs import READOUT_SAMPLES, EquivarianceData, EquivarianceRequest, start_equivariance
+from renderer.worker.analysis.jobs import READOUT_SAMPLES, EquivarianceData, EquivarianceRequest, start_equivariance
 from renderer.conventions import IDENTITY
 from renderer.protocol import RenderArgs
 

@@ -11,7 +11,7 @@ from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
 from gui_utils.imgui_utils import button, checkbox, grayed_out
-from renderer.atomic import write_atomic
+from renderer.files import write_atomic
 from renderer.conventions import displayed_seed, weighted_seeds
 
 DRAG_SEEDS_PER_PIXEL = 0.01       # dragging on the image

@@ -23,7 +23,7 @@ from typing import Iterable, TextIO
 import torch
 from torch import nn
 
-from renderer.analysis.image_sources import GeneratorSource, ImageFolderSource
+from renderer.worker.analysis.image_sources import GeneratorSource, ImageFolderSource
 
 MODEL_HELP = "official network pickle (.pkl), native checkpoint (.safetensors), or a training run directory"
 
@@ -56,7 +56,7 @@ class ProgressBar:
 
 
 def _load(path: str, device: torch.device) -> nn.Module:
-    from renderer.models import load_generator
+    from renderer.worker.models import load_generator
 
     return load_generator(path, device=device)
 
@@ -98,9 +98,9 @@ def equivariance_main(argv: list[str]) -> int:
     if args.num < 1 or args.batch < 1:
         return _error("--num and --batch must be at least 1")
 
-    from renderer.analysis.equivariance import METRIC_NAMES, NotApplicableError, compute_equivariance
-    from renderer.models import ModelLoadError
-    from renderer.render import RenderError, resolve_device
+    from renderer.worker.analysis.equivariance import METRIC_NAMES, NotApplicableError, compute_equivariance
+    from renderer.worker.models import ModelLoadError
+    from renderer.worker.render import RenderError, resolve_device
 
     distributed, device_name = _init_distributed(args.device)
     try:
@@ -173,8 +173,8 @@ def _image_source(spec: SourceSpec, G: nn.Module | None, resolution: int, channe
 
 
 def _layers(args: argparse.Namespace, device: torch.device, out_dir: Path) -> int:
-    from renderer.analysis.figures import layer_overview_figure
-    from renderer.analysis.spectrum import model_layer_spectra, ws_for_seed
+    from renderer.worker.analysis.figures import layer_overview_figure
+    from renderer.worker.analysis.spectrum import model_layer_spectra, ws_for_seed
 
     for path, label in zip(args.sources, _labels(args.sources)):
         G = _load(path, device)
@@ -217,10 +217,10 @@ def spectrum_main(argv: list[str]) -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     args = parser.parse_args(argv)
 
-    from renderer.analysis.figures import heatmap_figure, slices_figure
-    from renderer.analysis.spectrum import AverageSpectrum, SpectrumAccumulator, image_stats
-    from renderer.models import ModelLoadError
-    from renderer.render import RenderError, resolve_device
+    from renderer.worker.analysis.figures import heatmap_figure, slices_figure
+    from renderer.worker.analysis.spectrum import AverageSpectrum, SpectrumAccumulator, image_stats
+    from renderer.worker.models import ModelLoadError
+    from renderer.worker.render import RenderError, resolve_device
 
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from renderer.conventions import class_from_seed, z_from_seed
-from renderer.models import ModelLoadError, load_generator, model_info, save_generator
+from renderer.worker.models import ModelLoadError, load_generator, model_info, save_generator
 from renderer.protocol import ModelInfo
 
 MODEL_HELP = "official network pickle (.pkl), native checkpoint (.safetensors), or a training run directory"

@@ -4,7 +4,7 @@ Both filters run at the layer's temporary rate (tmp_sampling_rate), where the no
 evaluated (StyleGAN3 paper, Section 3.2, "Filtered nonlinearities"). The upsampling filter keeps
 the input band (cutoff f_c of the previous layer), the downsampling filter the output band; each
 is a Kaiser-windowed low-pass whose transition band spans f_c - f_h .. f_c + f_h. Frequencies are in
-cycles per unit (the output image is one unit wide), as in renderer.analysis.spectrum. The stored
+cycles per unit (the output image is one unit wide), as in renderer.worker.analysis.spectrum. The stored
 filters are normalised to unit DC gain; the responses are too (0 dB at DC).
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from renderer.analysis.spectrum import frequency_axis, radial_profile
+from renderer.worker.analysis.spectrum import frequency_axis, radial_profile
 
 
 @dataclass(frozen=True)

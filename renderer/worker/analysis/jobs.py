@@ -159,8 +159,8 @@ class FilterRequest:
 
 def _load(args: RenderArgs):
     """The generator and device for args.model / args.device; failures as JobFailed."""
-    from renderer.models import ModelLoadError, load_generator
-    from renderer.render import RenderError, resolve_device
+    from renderer.worker.models import ModelLoadError, load_generator
+    from renderer.worker.render import RenderError, resolve_device
 
     if not args.model:
         raise JobFailed("No model is loaded.")
@@ -172,7 +172,7 @@ def _load(args: RenderArgs):
 
 
 def _latent(G, args: RenderArgs, device):
-    from renderer.render import RenderError, latent_ws, network_transform
+    from renderer.worker.render import RenderError, latent_ws, network_transform
 
     try:
         return latent_ws(G, args, device), network_transform(G, args, device)
@@ -196,7 +196,7 @@ def _filter_curve(response) -> FilterCurve:
 
 
 def _filters(G, layer: str | None) -> tuple[LayerFilterData, ...]:
-    from renderer.analysis.filters import layer_filter_responses
+    from renderer.worker.analysis.filters import layer_filter_responses
 
     synthesis = G.synthesis
     names = list(synthesis.layer_names) if layer is None else [layer]
@@ -223,7 +223,7 @@ def _require_stylegan3(G, what: str) -> None:
 
 def layer_analysis(args: RenderArgs, report: Report, cancelled: Cancelled) -> LayerAnalysis:
     """Per-layer spectra (and filter responses) of the latent and input transform in `args`."""
-    from renderer.analysis.spectrum import model_layer_spectra
+    from renderer.worker.analysis.spectrum import model_layer_spectra
 
     G, device = _load(args)
     _require_stylegan3(G, "Per-layer spectra")
@@ -266,7 +266,7 @@ def _block_mean(power: np.ndarray, limit: int) -> np.ndarray:
 def spectrum_display(spectrum, path: str | None) -> AverageSpectrumData:
     """An AverageSpectrum as the GUI shows it: colour-mapped dB image (at most SPECTRUM_DISPLAY_MAX wide)
     spanning SPECTRUM_RANGE_DB below the peak, and the slices in dB."""
-    from renderer.analysis.figures import colormap
+    from renderer.worker.analysis.figures import colormap
 
     power = _block_mean(np.asarray(spectrum.power, dtype=np.float64), SPECTRUM_DISPLAY_MAX)
     db = 10 * np.log10(np.maximum(power, 1e-30))
@@ -287,8 +287,8 @@ def average_spectrum(request: AverageSpectrumRequest, report: Report, cancelled:
     """The model's average spectrum over seeds first_seed .. first_seed + num_images - 1."""
     from pathlib import Path
 
-    from renderer.analysis.image_sources import GeneratorSource
-    from renderer.analysis.spectrum import SpectrumAccumulator, image_stats
+    from renderer.worker.analysis.image_sources import GeneratorSource
+    from renderer.worker.analysis.spectrum import SpectrumAccumulator, image_stats
 
     if request.num_images < 1:
         raise JobFailed(f"The number of images must be at least 1, got {request.num_images}.")
@@ -329,7 +329,7 @@ def load_average_spectrum(path: str, report: Report, cancelled: Cancelled) -> Av
     """A saved average spectrum (.npz of `visualizer.py spectrum` or of the GUI) ready to show."""
     import zipfile
 
-    from renderer.analysis.spectrum import AverageSpectrum
+    from renderer.worker.analysis.spectrum import AverageSpectrum
 
     try:
         spectrum = AverageSpectrum.load(path)
@@ -340,7 +340,7 @@ def load_average_spectrum(path: str, report: Report, cancelled: Cancelled) -> Av
 
 
 def _error_image(error: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float]:
-    from renderer.analysis.figures import colormap
+    from renderer.worker.analysis.figures import colormap
 
     top = float(error[mask > 0].max()) if (mask > 0).any() else 0.0
     image = colormap(error / top if top > 0 else np.zeros_like(error))
@@ -351,7 +351,7 @@ def _error_image(error: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float
 def equivariance(request: EquivarianceRequest, report: Report, cancelled: Cancelled) -> EquivarianceData:
     """EQ-T, EQ-T frac, EQ-R of the latent in `args` (a few random transforms of it), and the error image
     of the user's transform. Models without an input transform: JobFailed with the reason."""
-    from renderer.analysis.equivariance import NotApplicableError, check_applicable, error_map, latent_readout
+    from renderer.worker.analysis.equivariance import NotApplicableError, check_applicable, error_map, latent_readout
 
     G, device = _load(request.args)
     try:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from renderer.analysis.resample import affine_resample, rotation_matrix
+from renderer.worker.analysis.resample import affine_resample, rotation_matrix
 
 TRANSLATE_MAX = 0.125   # translations uniform in [-0.125, 0.125]^2 image widths (Appendix E)
 ROTATE_MAX = 1.0        # rotations uniform in [-pi, pi] * ROTATE_MAX

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from renderer.networks.common import FullyConnectedLayer, MappingNetwork
+from renderer.worker.networks.common import FullyConnectedLayer, MappingNetwork
 from torch_utils.ops import paths
 from torch_utils.ops.bias_act import ACTIVATIONS, bias_act
 from torch_utils.ops.upfirdn2d import filter_size, setup_filter, upfirdn2d, upsample2d

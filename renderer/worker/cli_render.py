@@ -64,7 +64,7 @@ def render_main(argv: list[str]) -> int:
         return int(e.code or 0)
 
     from renderer.capture import save_png
-    from renderer.render import Renderer
+    from renderer.worker.render import Renderer
 
     renderer = Renderer()
     args = args_from_cli(ns)

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from renderer import layer_hooks
+from renderer.worker import layer_hooks
 from renderer.allocator import release_free_memory
-from renderer.analysis.display import layer_frame
-from renderer.analysis.resample import untransform
+from renderer.worker.analysis.display import layer_frame
+from renderer.worker.analysis.resample import untransform
 from renderer.conventions import class_from_seed, z_from_seed
-from renderer.model_cache import LoadedModel, ModelCache, ModelUnavailable
+from renderer.worker.model_cache import LoadedModel, ModelCache, ModelUnavailable
 from renderer.protocol import NOISE_MODES, OP_PATHS, PRECISIONS, RenderArgs, RenderResult
 from torch_utils.ops import paths
 

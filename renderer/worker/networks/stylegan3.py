@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from renderer.networks.common import FullyConnectedLayer, MappingNetwork
+from renderer.worker.networks.common import FullyConnectedLayer, MappingNetwork
 from torch_utils.ops import paths
 from torch_utils.ops.filtered_lrelu import filtered_lrelu
 

@@ -14,9 +14,9 @@ FAMILIES = ("stylegan3", "stylegan2")
 def build_generator(family: str, init_kwargs: dict[str, Any]) -> nn.Module:
     """A generator of `family` ('stylegan3' or 'stylegan2') from the official Generator kwargs."""
     if family == "stylegan3":
-        from renderer.networks.stylegan3 import Generator
+        from renderer.worker.networks.stylegan3 import Generator
     elif family == "stylegan2":
-        from renderer.networks.stylegan2 import Generator
+        from renderer.worker.networks.stylegan2 import Generator
     else:
         raise ValueError(f"unknown generator family {family!r}; known: {', '.join(FAMILIES)}")
     G = Generator(**init_kwargs)

@@ -54,7 +54,7 @@ class ModelCache:
     def get(self, model_path: str, device: torch.device) -> tuple[LoadedModel, str | None]:
         """The network for `model_path` on `device`, and a message when an older version is shown
         because the current file could not be loaded."""
-        from renderer.models import load_generator, model_info, resolve_model_path
+        from renderer.worker.models import load_generator, model_info, resolve_model_path
 
         user_key = (model_path, str(device))
         try:

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from renderer.analysis.spectrum import AverageSpectrum, LayerSpectrum
+from renderer.worker.analysis.spectrum import AverageSpectrum, LayerSpectrum
 
 # Colour map anchors (dark purple -> red -> yellow -> pale yellow), interpolated linearly.
 _ANCHORS = np.array([[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66],

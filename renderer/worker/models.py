@@ -23,8 +23,8 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from renderer.atomic import write_atomic  # noqa: F401  (re-exported for the trainer)
-from renderer.networks import FAMILIES, build_generator, family_label
+from renderer.files import write_atomic  # noqa: F401  (re-exported for the trainer)
+from renderer.worker.networks import FAMILIES, build_generator, family_label
 from renderer.protocol import ModelInfo
 from torch_utils.persistence import ModelLoadError, PersistentObject, load_pickle
 
@@ -270,7 +270,7 @@ def save_generator(G: nn.Module, path: str | os.PathLike, metadata: dict[str, An
         raise ValueError(f"cannot save a {type(G).__name__}: not one of our generators ({', '.join(FAMILIES)})")
     if not isinstance(init_kwargs, dict):
         raise ValueError(f"cannot save this {family} generator: it does not record its constructor arguments; "
-                         "build it with renderer.networks.build_generator, or set G.init_kwargs")
+                         "build it with renderer.worker.networks.build_generator, or set G.init_kwargs")
     header = {
         "format": NATIVE_FORMAT,
         "format_version": str(NATIVE_FORMAT_VERSION),

@@ -51,7 +51,7 @@ def _resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def _frames(spec: ClipSpec, progress: Callable[[int, int], None] | None,
             cancelled: Callable[[], bool] | None) -> Iterator[np.ndarray]:
     """Each frame rendered and sized for the clip."""
-    from renderer.render import Renderer
+    from renderer.worker.render import Renderer
 
     renderer = Renderer()
     size = None

@@ -239,7 +239,7 @@ class AverageSpectrum:
         """Write a .npz (written to a temporary name first, so a half-written file never appears)."""
         import io
 
-        from renderer.atomic import write_atomic
+        from renderer.files import write_atomic
 
         buffer = io.BytesIO()
         np.savez(buffer, power=self.power, freqs=self.freqs, resolution=self.resolution, num_images=self.num_images,
