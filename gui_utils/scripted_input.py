@@ -44,14 +44,21 @@ class ScriptedInput:
     def _settle(self) -> None:
         self._frames.extend([] for _ in range(SETTLE_FRAMES))
 
-    def click_item(self, label: str) -> bool:
-        """Click the centre of the item drawn with `label`; False (and a scroll request) if it is not visible."""
+    def click_item(self, label: str, at: tuple[float, float] = (0.5, 0.5)) -> bool:
+        """Click the item drawn with `label` (at its centre, or at fractions `at` of its width and height);
+        False (and a scroll request) if it is not visible."""
         rect = items.rects.get(label)
         if rect is None or not rect.visible:
             items.scroll_to = label
             return False
-        self.click(*rect.center)
+        self.click(rect.x0 + at[0] * (rect.x1 - rect.x0), rect.y0 + at[1] * (rect.y1 - rect.y0))
         return True
+
+    def type_text(self, text: str) -> None:
+        """Type characters into the focused text field, one per frame."""
+        for char in text:
+            self._frames.append([("char", char)])
+        self._settle()
 
     def drag(self, start: tuple[float, float], end: tuple[float, float], steps: int = 4) -> None:
         self._frames.append([("pos", *start)])
@@ -79,5 +86,7 @@ class ScriptedInput:
                 io.add_mouse_pos_event(event[1], event[2])
             elif event[0] == "button":
                 io.add_mouse_button_event(0, event[1])
+            elif event[0] == "char":
+                io.add_input_character(ord(event[1]))
             else:
                 io.add_key_event(event[1], event[2])

@@ -1,8 +1,8 @@
 """Saving a frame so that it can be reproduced: a PNG at native resolution carrying the full render
 state in its text metadata, and a JSON sidecar with the same content. Torch-free (the GUI uses it).
 
-Both files are written to a temporary name in the target directory and renamed into place, so a
-crash never leaves a half-written file under the user's name.
+Both files are written completely to temporary names in the target directory, then renamed into
+place, so a crash never leaves a half-written file under the user's name.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from renderer.files import write_atomic
+from renderer.files import write_atomic_group
 from renderer.protocol import ModelInfo, RenderArgs
 
 FORMAT_VERSION = 1
@@ -58,8 +58,9 @@ def save_png(path: str | os.PathLike, image: np.ndarray, args: RenderArgs, model
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG", pnginfo=info)
 
-    write_atomic(path.with_suffix(".json"), (text + "\n").encode("utf-8"))
-    write_atomic(path, buffer.getvalue())
+    # The PNG first: a process killed between the two renames leaves a PNG without its sidecar, never a
+    # sidecar that describes another image.
+    write_atomic_group([(path, buffer.getvalue()), (path.with_suffix(".json"), (text + "\n").encode("utf-8"))])
     return path
 
 

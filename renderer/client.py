@@ -1,151 +1,52 @@
-"""The GUI's handle on the renderer: latest-args-wins, frames through shared memory, restarts.
+"""The GUI's handle on the render worker: frames (the newest request wins), background jobs, restarts.
 
-The renderer runs in a process of its own (multiprocessing 'spawn'), so the window stays
-responsive while a frame renders and survives a renderer crash. Requests are small messages
-(stamp, args) on a queue; the renderer reads all waiting requests and renders only the newest.
-A frame comes back in one of two shared-memory slots that this side owns (created, resized and
-unlinked here); the reply on the result queue carries only the metadata. A slot is written only
-after this side has copied the previous frame out of it and said so.
+One worker serves every request of a GUI (renderer.worker.worker): the frame on screen, and jobs
+(analyses, the equivariance readout, clip frames) that it runs in slices between frames. By default
+it runs in a process of its own (multiprocessing 'spawn'), so the window stays responsive while a
+frame renders and survives a worker crash: the client restarts it with the latest args, and jobs
+that were running end with an error saying they were lost. Frames come back through shared memory
+(renderer.frame_slots); everything else through the reply queue.
 
-This module never imports torch: the renderer is imported inside the renderer process, or,
-in in-process mode, in a worker thread.
+This module never imports torch: the worker is imported inside the worker process, or, in
+in-process mode, in a thread of this process.
 """
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import pickle
 import queue
-import signal
+import sys
 import threading
+import time
 import weakref
-from dataclasses import dataclass, replace
-from multiprocessing import shared_memory
-
-import numpy as np
+from dataclasses import replace
+from pathlib import Path
 
 from renderer.allocator import tuned_children
-from renderer.protocol import RenderArgs, RenderResult
+from renderer.frame_slots import FrameReply, NeedSpace, SlotFreed, SlotOwner
+from renderer.protocol import (CancelJob, FrameRequest, JobDone, JobProgress, JobRequest, JobSpec, RenderArgs,
+                               RenderResult, StatusRequest, StopWorker, WorkerStatus)
 
-NUM_SLOTS = 2                 # double buffer: the renderer writes one while this side copies the other
-PARENT_CHECK_S = 1.0          # how often an idle renderer process checks that its parent still lives
-SHUTDOWN_WAIT_S = 5.0
-MAX_RESTARTS = 3              # consecutive crashes without a frame before giving up
-
-
-# Messages to the renderer process.
-@dataclass(frozen=True)
-class _Render:
-    stamp: int
-    args: RenderArgs
+SHUTDOWN_WAIT_S = 5.0         # how long close() waits for the worker to finish before stopping it by force
+MAX_RESTARTS = 3              # consecutive crashes without a result before giving up
+POLL_S = 0.01                 # pause between polls while waiting (wait(), status())
 
 
-@dataclass(frozen=True)
-class _Slot:
-    index: int
-    name: str
-    size: int
+def _worker_process(requests, replies, slots) -> None:
+    """The spawned process's entry point; the torch side is imported here, in the child only."""
+    from renderer.worker.process import main
 
-
-@dataclass(frozen=True)
-class _Free:
-    index: int
-
-
-@dataclass(frozen=True)
-class _Stop:
-    pass
-
-
-# Messages from the renderer process.
-@dataclass(frozen=True)
-class _Frame:
-    result: RenderResult          # image None: the pixels are in slot `slot`
-    slot: int | None
-    shape: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class _NeedSpace:
-    index: int
-    nbytes: int
-
-
-def _attach(name: str) -> shared_memory.SharedMemory:
-    # The renderer process shares its parent's resource tracker (spawn passes it on), so the
-    # registration that attaching makes is the parent's own and its unlink() clears it.
-    return shared_memory.SharedMemory(name=name)
-
-
-def _renderer_process_main(requests, replies, slots: list[tuple[str, int] | None]) -> None:
-    """The renderer process: read requests, render the newest, hand frames back."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the GUI's to handle; it closes the client
-    from renderer.worker.render import Renderer
-
-    renderer = Renderer()
-    segments: dict[int, shared_memory.SharedMemory] = {}
-    for index, slot in enumerate(slots):
-        if slot is not None:
-            segments[index] = _attach(slot[0])
-    free = set(range(NUM_SLOTS))
-    resizing: set[int] = set()
-    pending: _Render | None = None
-    ready: RenderResult | None = None
-    parent = multiprocessing.parent_process()
-
-    def try_deliver(result: RenderResult) -> bool:
-        image = result.image
-        if image is None:
-            replies.put(_Frame(result=result, slot=None))
-            return True
-        fitting = [i for i in free if i in segments and segments[i].size >= image.nbytes]
-        if fitting:
-            index = fitting[0]
-            np.ndarray(image.shape, np.uint8, buffer=segments[index].buf)[...] = image
-            free.discard(index)
-            replies.put(_Frame(result=replace(result, image=None), slot=index, shape=image.shape))
-            return True
-        growable = sorted(free - resizing)
-        if growable and not resizing:
-            resizing.add(growable[0])
-            free.discard(growable[0])
-            replies.put(_NeedSpace(index=growable[0], nbytes=image.nbytes))
-        return False
-
-    while True:
-        if ready is not None and try_deliver(ready):
-            ready = None
-        idle = ready is not None or pending is None  # waiting for a slot, or nothing to do
-        try:
-            msg = requests.get(timeout=PARENT_CHECK_S) if idle else requests.get_nowait()
-        except queue.Empty:
-            msg = None
-            if idle and parent is not None and not parent.is_alive():
-                return
-        if isinstance(msg, _Stop):
-            return
-        if isinstance(msg, _Render):
-            pending = msg
-        elif isinstance(msg, _Free):
-            free.add(msg.index)
-        elif isinstance(msg, _Slot):
-            old = segments.pop(msg.index, None)
-            if old is not None:
-                old.close()
-            segments[msg.index] = _attach(msg.name)
-            resizing.discard(msg.index)
-            free.add(msg.index)
-        if msg is None and pending is not None and ready is None:
-            ready = renderer.render(pending.args, pending.stamp)
-            pending = None
+    main(requests, replies, slots)
 
 
 class _ProcessBackend:
-    """The renderer process, its queues and the shared-memory slots (owned here)."""
+    """The worker process, its queues and the shared-memory slots (owned here)."""
 
     def __init__(self) -> None:
         self._ctx = multiprocessing.get_context("spawn")
-        self._segments: list[shared_memory.SharedMemory | None] = [None] * NUM_SLOTS
+        self._slots = SlotOwner()
         self._process = None
         self._requests = None
         self._replies = None
@@ -154,9 +55,8 @@ class _ProcessBackend:
     def start(self) -> None:
         self._requests = self._ctx.Queue()
         self._replies = self._ctx.Queue()
-        slots = [(s.name, s.size) if s is not None else None for s in self._segments]
-        self._process = self._ctx.Process(target=_renderer_process_main, args=(self._requests, self._replies, slots),
-                                          name="stylegan-renderer", daemon=True)
+        self._process = self._ctx.Process(target=_worker_process, name="stylegan-worker", daemon=True,
+                                          args=(self._requests, self._replies, self._slots.current()))
         with tuned_children():  # frames reuse their memory instead of page-faulting it in (allocator.py)
             self._process.start()
 
@@ -166,60 +66,41 @@ class _ProcessBackend:
 
     def exit_code(self) -> int | None:
         """None while the process runs."""
-        if self._process is None:
-            return None
-        return self._process.exitcode
+        return None if self._process is None else self._process.exitcode
 
-    def send(self, stamp: int, args: RenderArgs) -> None:
-        self._requests.put(_Render(stamp=stamp, args=args))
+    def send(self, msg: object) -> None:
+        self._requests.put(msg)
 
-    def poll(self) -> list[RenderResult]:
-        """Finished results (newest last, only the newest carries its image); frees their slots."""
-        frames: list[_Frame] = []
+    def poll(self) -> list[object]:
+        """The replies that have arrived, in order; of the frames, only the newest has its image."""
+        replies: list[object] = []
         while True:
             try:
                 msg = self._replies.get_nowait()
             except (queue.Empty, OSError, EOFError, ValueError, pickle.UnpicklingError):
-                break  # nothing more, or the tail of a message from a renderer that died writing it
-            if isinstance(msg, _NeedSpace):
-                self._resize(msg.index, msg.nbytes)
-            elif isinstance(msg, _Frame):
-                frames.append(msg)
-        results = [f.result for f in frames]
-        for i, frame in enumerate(frames):
+                break  # nothing more, or the tail of a message from a worker that died writing it
+            if isinstance(msg, NeedSpace):
+                self._requests.put(self._slots.resize(msg.index, msg.nbytes))
+            else:
+                replies.append(msg)
+        frames = [i for i, msg in enumerate(replies) if isinstance(msg, FrameReply)]
+        for i in frames:
+            frame: FrameReply = replies[i]
             if frame.slot is None:
                 continue
-            if i == len(frames) - 1:
-                segment = self._segments[frame.slot]
-                image = np.ndarray(frame.shape, np.uint8, buffer=segment.buf).copy()
-                results[i] = replace(frame.result, image=image)
-            self._requests.put(_Free(index=frame.slot))
-        return results
-
-    def _resize(self, index: int, nbytes: int) -> None:
-        self._unlink(index)
-        segment = shared_memory.SharedMemory(create=True, size=max(nbytes, 1))
-        self._segments[index] = segment
-        self._requests.put(_Slot(index=index, name=segment.name, size=segment.size))
-
-    def _unlink(self, index: int) -> None:
-        segment = self._segments[index]
-        self._segments[index] = None
-        if segment is not None:
-            segment.close()
-            try:
-                segment.unlink()
-            except FileNotFoundError:
-                pass
+            if i == frames[-1]:
+                replies[i] = replace(frame, result=replace(frame.result, image=self._slots.read(frame)), slot=None)
+            self._requests.put(SlotFreed(index=frame.slot))
+        return replies
 
     def stop_process(self) -> None:
-        """End the renderer process (politely, then by force) and drop its queues."""
+        """End the worker process (politely, then by force) and drop its queues."""
         process, requests, replies = self._process, self._requests, self._replies
         self._process = self._requests = self._replies = None
         if process is not None:
             if process.is_alive():
                 try:
-                    requests.put(_Stop())
+                    requests.put(StopWorker())
                 except (OSError, ValueError):
                     pass
                 process.join(SHUTDOWN_WAIT_S)
@@ -228,7 +109,7 @@ class _ProcessBackend:
                 process.join(SHUTDOWN_WAIT_S)
             if process.is_alive():
                 process.kill()
-                process.join()
+                process.join(SHUTDOWN_WAIT_S)
             process.close()
         for q in (requests, replies):
             if q is not None:
@@ -237,82 +118,144 @@ class _ProcessBackend:
 
     def restart(self) -> None:
         self.stop_process()
-        # A renderer that died mid-write may have left a slot half-written; fresh slots come on demand.
-        for index in range(NUM_SLOTS):
-            self._unlink(index)
+        # A worker that died mid-write may have left a slot half-written; fresh slots come on demand.
+        self._slots.unlink_all()
         self.start()
 
     def close(self) -> None:
         self.stop_process()
-        for index in range(NUM_SLOTS):
-            self._unlink(index)
+        self._slots.unlink_all()
 
 
 class _ThreadBackend:
-    """The renderer in a worker thread of this process (tests, and the GUI's 'own process: off')."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Condition()
-        self._pending: _Render | None = None
-        self._results: list[RenderResult] = []
-        self._stopping = False
-        self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="stylegan-renderer", daemon=True)
-        self._thread.start()
+    """The worker in a thread of this process (tests, and the GUI's 'own process: off')."""
 
     pid = None
 
+    def __init__(self) -> None:
+        self._inbox: queue.Queue = queue.Queue()
+        self._outbox: queue.Queue = queue.Queue()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="stylegan-worker", daemon=True)
+        self._thread.start()
+
     def _run(self) -> None:
         try:
-            from renderer.worker.render import Renderer
-
-            renderer = Renderer()
+            from renderer.worker.worker import serve
         except Exception as e:  # an import failure must surface as a result, not a dead thread
-            self._failure = e
+            self._outbox.put(FrameReply(result=RenderResult(
+                error=f"The render worker could not start: {type(e).__name__}: {e}")))
             return
-        while True:
-            with self._lock:
-                while self._pending is None and not self._stopping:
-                    self._lock.wait()
-                if self._stopping:
-                    return
-                request, self._pending = self._pending, None
-            result = renderer.render(request.args, request.stamp)
-            with self._lock:
-                self._results.append(result)
+
+        def receive(timeout: float | None) -> object:
+            return self._inbox.get(timeout=timeout) if timeout else self._inbox.get_nowait()
+
+        def deliver(result: RenderResult) -> bool:
+            self._outbox.put(FrameReply(result=result))
+            return True
+
+        serve(receive, self._outbox.put, deliver, keep_going=lambda: not self._stopping)
 
     def exit_code(self) -> int | None:
-        return None if self._thread.is_alive() else 1
+        if self._thread.is_alive() or self._stopping:
+            return None
+        return 1
 
-    def send(self, stamp: int, args: RenderArgs) -> None:
-        with self._lock:
-            self._pending = _Render(stamp=stamp, args=args)
-            self._lock.notify()
+    def send(self, msg: object) -> None:
+        self._inbox.put(msg)
 
-    def poll(self) -> list[RenderResult]:
-        with self._lock:
-            results, self._results = self._results, []
-        if self._failure is not None and not results:
-            results = [RenderResult(error=f"The renderer could not start: {type(self._failure).__name__}: {self._failure}")]
-        return results
+    def poll(self) -> list[object]:
+        replies = []
+        while True:
+            try:
+                replies.append(self._outbox.get_nowait())
+            except queue.Empty:
+                return replies
 
     def restart(self) -> None:
         self.close()
         self.__init__()
 
     def close(self) -> None:
-        with self._lock:
-            self._stopping = True
-            self._lock.notify()
-        self._thread.join()
+        """Ask the thread to finish; wait a bounded time (a frame in progress cannot be interrupted:
+        the thread is a daemon and ends with the process)."""
+        self._stopping = True
+        self._inbox.put(StopWorker())
+        self._thread.join(SHUTDOWN_WAIT_S)
+        if self._thread.is_alive():
+            print("visualizer: the in-process render worker is still busy with a frame; not waiting for it",
+                  file=sys.stderr)
+
+
+class JobHandle:
+    """A job submitted to the worker. Poll .progress (0..1), .done, .value, .error, .cancelled;
+    take_outputs() hands over partial outputs (clip frames) in order; cancel() asks the worker to stop."""
+
+    def __init__(self, client: "RenderClient", job_id: int, spec: JobSpec) -> None:
+        self._client = client
+        self.job_id = job_id
+        self.spec = spec
+        self.progress = 0.0
+        self._outputs: list[object] = []
+        self._outcome: JobDone | None = None
+
+    @property
+    def done(self) -> bool:
+        self._client.pump()
+        return self._outcome is not None
+
+    @property
+    def value(self) -> object:
+        return self._outcome.value if self.done else None
+
+    @property
+    def error(self) -> str | None:
+        return self._outcome.error if self.done else None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.done and self._outcome.cancelled
+
+    def take_outputs(self) -> list[object]:
+        self._client.pump()
+        outputs, self._outputs = self._outputs, []
+        return outputs
+
+    def cancel(self) -> None:
+        if self._outcome is None:
+            self._client.cancel(self)
+
+    close = cancel
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Pump the client until the job is done (or timeout); True if done. For scripts and tests."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.done:
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(POLL_S)
+        return True
+
+    # Called by the client.
+    def _progress(self, msg: JobProgress) -> None:
+        self.progress = msg.done / msg.total if msg.total else 1.0
+        if msg.output is not None:
+            self._outputs.append(msg.output)
+
+    def _finish(self, msg: JobDone) -> None:
+        if self._outcome is None:
+            self._outcome = msg
+            if msg.error is None and not msg.cancelled:
+                self.progress = 1.0
 
 
 class RenderClient:
-    """Send RenderArgs, get RenderResults; the newest request wins.
+    """Send RenderArgs, get RenderResults; the newest request wins. Submit jobs; get JobHandles.
 
     set_args() with args equal to the last sent ones does nothing. get_result() returns the newest
-    finished result not yet returned, never one older than a result already returned. A renderer
-    process that dies is restarted with the latest args, and the next result says so.
+    finished result not yet returned, never one older than a result already returned. A worker that
+    dies is restarted with the latest args and the next result says so; a model whose frames crash the
+    worker MAX_RESTARTS times in a row is not tried again until another model is chosen.
     """
 
     def __init__(self, in_process: bool = False) -> None:
@@ -321,41 +264,47 @@ class RenderClient:
         self._finalizer = weakref.finalize(self, self._backend.close)
         self._stamp = 0                       # of the latest request
         self._last_args: RenderArgs | None = None
-        self._received_stamp = 0              # newest result received from the renderer
+        self._received_stamp = 0              # newest result received from the worker
         self._returned_stamp = 0              # newest result handed to the caller
         self._unreturned: RenderResult | None = None
         self._notice: str | None = None       # attached to the next result returned
         self._crashes = 0                     # consecutive, since the last result
-        self._gave_up = False
-        self.frames_rendered = 0              # results received from the renderer, superseded ones included
+        self._gave_up_on: str | None = None   # the model whose frames kept crashing the worker
+        self._job_ids = itertools.count(1)
+        self._jobs: dict[int, JobHandle] = {}
+        self._status: WorkerStatus | None = None
+        self.frames_rendered = 0              # results received from the worker, superseded ones included
 
     @property
     def pid(self) -> int | None:
-        """The renderer process id (None in in-process mode or after close())."""
+        """The worker process id (None in in-process mode or after close())."""
         return None if self._finalizer.alive is False else self._backend.pid
 
     @property
     def is_busy(self) -> bool:
-        """A request is being rendered or waits to be."""
-        self._pump()
-        return self._received_stamp < self._stamp and not self._gave_up
+        """A frame request is being rendered or waits to be."""
+        self.pump()
+        return self._received_stamp < self._stamp and self._gave_up_on is None
+
+    # Frames ---------------------------------------------------------------------------------
 
     def set_args(self, args: RenderArgs) -> None:
         self._ensure_open()
-        self._pump()
+        self.pump()
         if args == self._last_args:
             return
         self._last_args = args
-        if self._gave_up:
-            self._gave_up = False
+        if self._gave_up_on is not None:
+            if args.model == self._gave_up_on:
+                return
+            self._gave_up_on = None
             self._crashes = 0
-            self._backend.restart()
         self._stamp += 1
-        self._backend.send(self._stamp, args)
+        self._backend.send(FrameRequest(stamp=self._stamp, args=args))
 
     def get_result(self) -> RenderResult | None:
         self._ensure_open()
-        self._pump()
+        self.pump()
         result, self._unreturned = self._unreturned, None
         if result is None:
             return None
@@ -365,16 +314,45 @@ class RenderClient:
             self._notice = None
         return result
 
-    def restart(self) -> None:
-        """Start a fresh renderer (and re-send the latest args)."""
+    # Jobs -----------------------------------------------------------------------------------
+
+    def submit(self, spec: JobSpec) -> JobHandle:
+        """Start a job in the worker; poll the handle (or wait() on it)."""
         self._ensure_open()
-        self._backend.restart()
-        self._gave_up = False
+        handle = JobHandle(self, next(self._job_ids), spec)
+        self._jobs[handle.job_id] = handle
+        self._backend.send(JobRequest(job_id=handle.job_id, spec=spec))
+        return handle
+
+    def cancel(self, handle: JobHandle) -> None:
+        if self._finalizer.alive and handle.job_id in self._jobs:
+            self._backend.send(CancelJob(job_id=handle.job_id))
+
+    def status(self, timeout: float = 30.0) -> WorkerStatus | None:
+        """Ask the worker how it stands (model loads, cached models, jobs); None if it does not answer."""
+        self._ensure_open()
+        self._status = None
+        self._backend.send(StatusRequest())
+        deadline = time.monotonic() + timeout
+        while self._status is None and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+            self.pump()
+        return self._status
+
+    # Lifetime -------------------------------------------------------------------------------
+
+    def restart(self) -> None:
+        """Start a fresh worker (and re-send the latest args); running jobs are lost."""
+        self._ensure_open()
+        self._restart_backend()
+        self._gave_up_on = None
         self._crashes = 0
         self._resend()
 
     def close(self) -> None:
-        """Stop the renderer; no process and no shared-memory segment is left behind."""
+        """Stop the worker; no process and no shared-memory segment is left behind."""
+        if self._finalizer.alive:
+            self._lose_jobs("The visualizer closed before the job finished.")
         self._finalizer()
 
     def __enter__(self) -> "RenderClient":
@@ -387,40 +365,67 @@ class RenderClient:
         if not self._finalizer.alive:
             raise RuntimeError("this RenderClient is closed")
 
+    def _restart_backend(self) -> None:
+        self._backend.restart()
+
     def _resend(self) -> None:
         if self._last_args is not None:
             self._stamp += 1
-            self._backend.send(self._stamp, self._last_args)
+            self._backend.send(FrameRequest(stamp=self._stamp, args=self._last_args))
 
-    def _pump(self) -> None:
+    def _lose_jobs(self, why: str) -> None:
+        for job_id, handle in list(self._jobs.items()):
+            handle._finish(JobDone(job_id=job_id, error=why))
+        self._jobs.clear()
+
+    def pump(self) -> None:
+        """Take what the worker has sent; restart it if it died."""
         if not self._finalizer.alive:
             return
         self._take(self._backend.poll())
-        code = None if self._gave_up else self._backend.exit_code()
+        code = self._backend.exit_code()
         if code is None:
             return
         self._take(self._backend.poll())  # what it finished before it died
+        what = f"The render worker stopped unexpectedly (exit code {code})"
+        self._lose_jobs(f"{what} while this job ran; the job was lost. Start it again.")
+        self._restart_backend()
+        if self._gave_up_on is not None:
+            return  # that model's frames are not sent again
         self._crashes += 1
-        what = f"The renderer process stopped unexpectedly (exit code {code})"
         if self._crashes >= MAX_RESTARTS:
-            self._gave_up = True
-            self._take([RenderResult(stamp=self._stamp, args=self._last_args, error=(
-                f"{what}, {self._crashes} times in a row; it was not restarted again. "
-                "Change a setting (or choose another model or device) to try once more."))])
+            model = self._last_args.model if self._last_args is not None else ""
+            self._gave_up_on = model
+            name = Path(model).name if model else "the current settings"
+            self._accept(RenderResult(stamp=self._stamp, args=self._last_args, error=(
+                f"{what} {self._crashes} times in a row while rendering {name}; it is not tried again. "
+                "The file may be damaged or made to crash the loader: choose another model (or device).")))
             return
-        self._backend.restart()
         self._notice = f"{what} and was restarted."
         self._resend()
 
-    def _take(self, results: list[RenderResult]) -> None:
-        """Keep the newest of `results` (the only one whose image was copied) unless it is older
-        than a result already returned or waiting to be."""
-        if not results:
-            return
-        self.frames_rendered += len(results)
+    def _take(self, replies: list[object]) -> None:
+        for msg in replies:
+            if isinstance(msg, FrameReply):
+                self._accept(msg.result)
+            elif isinstance(msg, JobProgress):
+                handle = self._jobs.get(msg.job_id)
+                if handle is not None:
+                    handle._progress(msg)
+            elif isinstance(msg, JobDone):
+                handle = self._jobs.pop(msg.job_id, None)
+                if handle is not None:
+                    handle._finish(msg)
+            elif isinstance(msg, WorkerStatus):
+                self._status = msg
+
+    def _accept(self, result: RenderResult) -> None:
+        """Keep `result` unless it is older than a result already returned or waiting to be (only the
+        newest frame of a poll carries its image)."""
+        self.frames_rendered += 1
         self._crashes = 0
-        newest = max(results, key=lambda r: r.stamp)
-        self._received_stamp = max(self._received_stamp, newest.stamp)
+        self._received_stamp = max(self._received_stamp, result.stamp)
         kept = self._unreturned.stamp if self._unreturned is not None else self._returned_stamp
-        if newest.stamp > kept:
-            self._unreturned = newest
+        if result.stamp > kept and (result.image is not None or result.error is not None or
+                                    self._unreturned is None):
+            self._unreturned = result

@@ -1,15 +1,23 @@
-"""The only contract between the GUI (viz/) and the renderer: what to render, and what came back.
+"""The contract between the GUI (viz/) and the render worker: every request and every result.
 
-No torch, no imgui: both sides import this module. RenderArgs is frozen and hashable, so
-`args != last_args` is the change detection.
+- Frames: RenderArgs -> RenderResult (the latest request wins).
+- Background jobs: a job request (layer analysis, filter responses, average spectrum, equivariance
+  readout, clip frames) -> progress, outputs (clip frames) and one result, computed in slices between
+  frames by the same worker and its one model cache.
+- Envelopes: the messages the client and the worker exchange (FrameRequest, JobRequest, ...).
+
+No torch, no imgui: both sides import this module. Requests are frozen and hashable, so
+`args != last_args` is the change detection; results are plain numpy data.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Union
 
 import numpy as np
 
+from renderer.animation import Animation
 from renderer.conventions import IDENTITY, Matrix3, WeightedSeeds
 
 NOISE_MODES = ("const", "random", "none")
@@ -113,16 +121,210 @@ class RenderResult:
     message: str | None = None            # something the user should know (renderer restarted, ...)
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Background jobs: requests.
+
+READOUT_SAMPLES = 4           # random transforms of the latent in the live equivariance readout
+
+
+@dataclass(frozen=True)
+class LayerAnalysisRequest:
+    """Every StyleGAN3 layer's radial spectrum and energy above f_c / f_t, and its filter responses,
+    for the latent and input transform in `args`."""
+    args: RenderArgs
+    pad: int = 2                          # zero padding of the per-layer spectra
+
+
+@dataclass(frozen=True)
+class FilterRequest:
+    """Up/down filter responses of one synthesis layer (None: every layer)."""
+    args: RenderArgs
+    layer: str | None = None
+
+
+@dataclass(frozen=True)
+class AverageSpectrumRequest:
+    """The model's average spectrum over seeds first_seed .. first_seed + num_images - 1, as the
+    official spectrum tool computes it."""
+    args: RenderArgs                      # model, device, op path, truncation psi
+    num_images: int
+    first_seed: int = 0
+    beta: float = 8.0
+    pad: int = 4
+    mean: float | None = None             # whitening; None: from the model's first images
+    std: float | None = None
+
+
+@dataclass(frozen=True)
+class EquivarianceRequest:
+    """EQ-T, EQ-T frac and EQ-R of the latent in `args` over a few random transforms, and the error
+    image of the user's transform."""
+    args: RenderArgs                      # model, device, latent, input transform (the user's M)
+    num_samples: int = READOUT_SAMPLES
+    error_map: bool = True
+
+
 CLIP_FORMATS = ("mp4", "gif", "png")
 
 
 @dataclass(frozen=True)
+class Keyframe:
+    """A recorded frame of a keyframe clip: its settings, and the values interpolated between keyframes."""
+    args: RenderArgs
+    position: tuple[float, float]         # latent x, y
+    translate: tuple[float, float]        # image widths
+    rotate: float                         # turns
+
+
+@dataclass(frozen=True)
 class ClipSpec:
-    """An offline, frame-exact clip: one RenderArgs per frame (the GUI computes them from its
-    animation or keyframes), encoded to MP4 (H.264), GIF, or a folder of PNGs."""
+    """An offline, frame-exact clip of `num_frames` frames, described rather than listed: either the
+    GUI's animation from `base` (its latent, style-mix and transform motions) or a path through
+    keyframes. renderer.clips.frame_args(spec, i) gives frame i; the client encodes the frames to MP4
+    (H.264), GIF, or a folder of PNGs at out_path."""
 
     out_path: str
-    frames: tuple[RenderArgs, ...]
+    base: RenderArgs
+    num_frames: int
+    motion: Animation | None = None       # None: through the keyframes
+    keyframes: tuple[Keyframe, ...] = ()
     fps: float = 30.0
     format: str = "mp4"                   # one of CLIP_FORMATS; "png" writes OUT_PATH/frame_00000.png ...
     size: int | None = None               # output height in pixels (width follows the aspect); None = native
+
+
+# ---------------------------------------------------------------------------------------------
+# Background jobs: results.
+
+
+@dataclass(frozen=True)
+class LayerSpectrumData:
+    """One layer's radial spectrum profile and design, in cycles per unit (output image = 1 unit wide)."""
+    name: str
+    sampling_rate: float
+    cutoff: float                         # f_c
+    stopband: float                       # f_t
+    nyquist: float                        # s / 2
+    half_width: float | None
+    radial: bool
+    critically_sampled: bool
+    radii: np.ndarray                     # ring centres
+    profile_db: np.ndarray                # mean power per ring, dB relative to the spectrum's mean
+    energy_above_cutoff: float            # fractions of the total energy
+    energy_above_stopband: float
+
+
+@dataclass(frozen=True)
+class FilterCurve:
+    kind: str                             # "up" or "down"
+    sampling_rate: float                  # the rate the filter runs at
+    cutoff: float
+    stopband_edge: float                  # f_c + f_h
+    radial: bool
+    freqs: np.ndarray                     # along one axis (separable filters) or ring radii (radial ones)
+    magnitude_db: np.ndarray              # 0 dB at DC
+
+
+@dataclass(frozen=True)
+class LayerFilterData:
+    layer: str
+    up: FilterCurve | None                # None where the layer does not resample
+    down: FilterCurve | None
+
+
+@dataclass(frozen=True)
+class LayerAnalysis:
+    model: str
+    spectra: tuple[LayerSpectrumData, ...]
+    filters: tuple[LayerFilterData, ...]
+
+    def spectrum(self, name: str) -> LayerSpectrumData | None:
+        return next((s for s in self.spectra if s.name == name), None)
+
+    def filters_of(self, name: str) -> LayerFilterData | None:
+        return next((f for f in self.filters if f.layer == name), None)
+
+
+@dataclass(frozen=True)
+class EquivarianceData:
+    eqt: float                            # PSNR in dB
+    eqt_frac: float
+    eqr: float
+    num_samples: int
+    error_image: np.ndarray | None        # uint8 [H, W, 3]: |expected - rendered| for the user's transform
+    error_max: float                      # the |difference| at full brightness, in image units ([-1, 1] images)
+    error_psnr: float
+    error_method: str
+    transform_is_identity: bool           # then the error image is trivially zero
+
+
+@dataclass(frozen=True)
+class ClipFrame:
+    """One rendered frame of a clip job, in order (an output of the job, not its result)."""
+    index: int
+    image: np.ndarray                     # uint8 H x W x 3, native size
+
+
+# The average spectrum's result is renderer.spectra.AverageSpectrum (numpy data the client can
+# save and show without torch).
+JobSpec = Union[LayerAnalysisRequest, FilterRequest, AverageSpectrumRequest, EquivarianceRequest, ClipSpec]
+
+
+# ---------------------------------------------------------------------------------------------
+# Envelopes: client -> worker.
+
+
+@dataclass(frozen=True)
+class FrameRequest:
+    stamp: int                            # increases with every request; older results are never shown
+    args: RenderArgs
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    job_id: int
+    spec: JobSpec
+
+
+@dataclass(frozen=True)
+class CancelJob:
+    job_id: int
+
+
+@dataclass(frozen=True)
+class StatusRequest:
+    """Asks for a WorkerStatus."""
+
+
+@dataclass(frozen=True)
+class StopWorker:
+    """Asks the worker to finish: running jobs are cancelled."""
+
+
+# Envelopes: worker -> client.
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    job_id: int
+    done: int
+    total: int
+    output: ClipFrame | None = None       # a partial output, in order (clip frames)
+
+
+@dataclass(frozen=True)
+class JobDone:
+    job_id: int
+    value: object = None                  # the job's result (one of the result types above)
+    error: str | None = None              # what went wrong, in words for the user
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    pid: int
+    model_loads: int                      # networks read from disk since the worker started
+    models: tuple[str, ...]               # the files of the networks in the cache
+    jobs: int                             # jobs running or waiting

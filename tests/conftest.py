@@ -144,7 +144,7 @@ def one_thread():
 
 def tiny_config(data: Path, **changes):
     """The trainer's tiny preset on `data`, one thread, no progress lines."""
-    from training.train import PRESETS, TrainConfig
+    from training.config import PRESETS, TrainConfig
 
     return TrainConfig.from_dict({**PRESETS["tiny"], "data": str(data), "threads": 1, "progress_seconds": 1e9,
                                   **changes})

@@ -18,7 +18,8 @@ from tests.conftest import ROOT, quiet, tiny_config
 from training import release, snapshots
 from training.dataset import load_images
 from training.quality import QualityReference
-from training.train import Trainer, generate_seeds, train
+from renderer.worker.latents import seed_images
+from training.train import Trainer, train
 
 SHIPPED = ROOT / "checkpoints" / "demo.safetensors"
 CARD = ROOT / "checkpoints" / "DEMO_MODEL.md"
@@ -41,7 +42,7 @@ def test_shipped_model_is_trained_and_renders_16_distinct_finite_seeds(shipped):
     info = model_info(shipped, SHIPPED)
     assert not info.untrained, "checkpoints/demo.safetensors is still the untrained placeholder"
     assert info.trained_kimg is not None and info.trained_kimg > 0
-    images = generate_seeds(shipped, range(16), CPU)
+    images = seed_images(shipped, range(16), CPU)
     assert images.shape == (16, 3, 64, 64)
     assert torch.isfinite(images).all()
     # Every pair of seeds differs visibly (RMS over pixels, on the [-1, 1] scale).
@@ -52,10 +53,10 @@ def test_shipped_model_is_much_closer_to_its_data_than_the_same_network_untraine
     images, _ = load_images(emoji_dataset)
     reference = QualityReference(torch.from_numpy(images))
     seeds = range(128)  # what the trainer measures at every snapshot
-    trained = reference.measure(generate_seeds(shipped, seeds, CPU))
+    trained = reference.measure(seed_images(shipped, seeds, CPU))
     torch.manual_seed(0)
     untrained_G = build_generator("stylegan3", shipped.init_kwargs).eval().requires_grad_(False)
-    untrained = reference.measure(generate_seeds(untrained_G, seeds, CPU))
+    untrained = reference.measure(seed_images(untrained_G, seeds, CPU))
     assert trained.chamfer < 0.7 * untrained.chamfer, (trained, untrained)
     assert trained.edge_fd < 0.5 * untrained.edge_fd, (trained, untrained)
     # The numbers on the card, in the checkpoint and in the run's log are reproducible from the weights.
@@ -76,7 +77,7 @@ def test_card_and_grid_describe_the_shipped_weights(shipped):
     assert "CC-BY 4.0" in card and "Apache License 2.0" in card
     grid = np.asarray(Image.open(GRID).convert("RGB")).astype(np.float64)
     assert grid.shape == (8 * 64, 8 * 64, 3)
-    expected = generate_seeds(shipped, range(64), CPU)
+    expected = seed_images(shipped, range(64), CPU)
     for k in (0, 9, 63):
         row, col = divmod(k, 8)
         tile = grid[row * 64:(row + 1) * 64, col * 64:(col + 1) * 64]

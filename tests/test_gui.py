@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 240
 
 
-def run_gui(args: list[str], tmp_path: Path, steps: list[dict] | None = None) -> subprocess.CompletedProcess:
+def run_gui(args: list[str], tmp_path: Path, steps: list[dict] | None = None,
+            timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
     env = dict(os.environ, STYLEGAN_VIZ_CONFIG_DIR=str(tmp_path / "config"))
     env.pop("STYLEGAN_VIZ_SCRIPT", None)
     if steps is not None:
@@ -28,7 +29,7 @@ def run_gui(args: list[str], tmp_path: Path, steps: list[dict] | None = None) ->
         script.write_text(json.dumps(steps))
         env["STYLEGAN_VIZ_SCRIPT"] = str(script)
     cmd = [sys.executable, str(ROOT / "visualizer.py"), *args, "--capture-dir", str(tmp_path / "captures")]
-    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def load_dump(path: Path) -> tuple[dict, np.ndarray, np.ndarray | None]:
@@ -208,3 +209,28 @@ def test_save_gui_fails_clearly_on_a_bad_model(xdisplay, tmp_path):
     assert proc.returncode != 0
     assert "visualizer:" in proc.stderr and "renderer failed" in proc.stderr
     assert not (tmp_path / "shot.png").exists()
+
+
+def test_an_absurd_clip_duration_neither_freezes_nor_kills_the_gui(xdisplay, tiny_model, tmp_path):
+    """1e6 s at 60 fps used to build 6e7 RenderArgs in the GUI process before the export started. Typed
+    into the field, the duration is now bounded; the clip's frames are described, not listed, and
+    the worker renders them one by one, so the export starts at once and cancels cleanly."""
+    steps = [
+        {"wait": "frame"}, {"click": "Layers"}, {"click": "Clip export"},
+        {"set": "clip.fps", "value": 60.0},
+        {"click": "Duration (s)", "at": [0.05, 0.5]}, {"key": "a", "mods": ["ctrl"]}, {"type": "1000000"}, {"key": "enter"},
+        {"frames": 2}, {"dump": str(tmp_path / "typed.json")},
+        {"click": "Export clip"}, {"frames": 5}, {"dump": str(tmp_path / "exporting.json")},
+        {"click": "Cancel"}, {"wait": "export", "timeout": 120}, {"dump": str(tmp_path / "cancelled.json")},
+        {"quit": 0},
+    ]
+    proc = run_gui([str(tiny_model)], tmp_path, steps)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    typed = json.loads((tmp_path / "typed.json").read_text())
+    assert typed["clip_frames"] == 100_000 and typed["clip_duration"] < 1e6
+    exporting = json.loads((tmp_path / "exporting.json").read_text())
+    assert exporting["worker"]["jobs"] == 1
+    cancelled = json.loads((tmp_path / "cancelled.json").read_text())
+    assert cancelled["worker"]["jobs"] == 0 and cancelled["last_clip"] is None
+    assert "clip export cancelled" in cancelled["notes"]
+    assert not list((tmp_path / "captures").glob(".*partial"))

@@ -15,7 +15,8 @@ from tests.conftest import quiet, tiny_config
 from training import snapshots
 from training.quality import (Gaussian, QualityReference, add_edge_fd, edge_features, features, frechet_distance,
                               main, sample_quality)
-from training.train import TrainConfig, train
+from training.config import TrainConfig
+from training.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

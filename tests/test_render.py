@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from renderer.worker.analysis.display import power_spectrum
+from renderer.worker.analysis.spectrum import power_spectrum
 from renderer.worker.layer_hooks import capture_layer
 from renderer.protocol import RenderArgs
 from renderer.worker.render import Renderer
@@ -202,7 +202,7 @@ def test_input_transform_does_not_touch_the_cached_network(renderer, tiny_model)
 
     model = str(tiny_model)
     before = render_ok(renderer, model=model, layer="input").image
-    entry, _ = renderer._models.get(model, torch.device("cpu"))
+    entry, _ = renderer.models.get(model, torch.device("cpu"))
     stored = entry.G.synthesis.input.transform.clone()
     assert not torch.allclose(stored, torch.eye(3))  # this reference network stores a non-identity transform
     render_ok(renderer, model=model, layer="input", input_transform=as_matrix3(user_transform((0.1, 0.2), 0.05)))

@@ -14,9 +14,11 @@ import pytest
 import torch
 from PIL import Image
 
+from renderer.conventions import CUTOFF_RGB
+from renderer.spectra import AverageSpectrum
 from renderer.worker.analysis import figures, filters
 from renderer.worker.analysis.image_sources import ImageFolderSource
-from renderer.worker.analysis.spectrum import (AverageSpectrum, LayerDesign, SpectrumAccumulator, annotate_spectrum,
+from renderer.worker.analysis.spectrum import (LayerDesign, SpectrumAccumulator, annotate_spectrum,
                                         image_stats, layer_designs, model_layer_spectra, ws_for_seed)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,8 +194,8 @@ def test_annotated_spectrum_image_draws_the_design():
     image = figures.annotated_spectrum_image(spectrum, size=256)
     assert image.shape == (256, 256, 3)
     x_cut = round(128 + 16 / 32 * 128)  # f_c on the right edge of the square
-    assert any(tuple(image[128, x]) == figures.CUTOFF_COLOUR for x in range(x_cut - 2, x_cut + 3))
-    assert not any(tuple(image[128, x]) == figures.CUTOFF_COLOUR for x in range(150, 185))
+    assert any(tuple(image[128, x]) == CUTOFF_RGB for x in range(x_cut - 2, x_cut + 3))
+    assert not any(tuple(image[128, x]) == CUTOFF_RGB for x in range(150, 185))
 
 
 def test_spectrum_cli_writes_npz_heatmap_and_slices(tiny_model, tmp_path):

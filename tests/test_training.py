@@ -17,7 +17,8 @@ from training import snapshots
 from training.augment import random_translate, random_xflip, translate
 from training.discriminator import Discriminator, minibatch_stddev
 from training.quality import features, sample_quality
-from training.train import PRESETS, TrainConfig, Trainer, ema_beta, main, train, training_step, update_ema
+from training.config import PRESETS, TrainConfig
+from training.train import Trainer, ema_beta, main, train, training_step, update_ema
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

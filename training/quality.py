@@ -42,6 +42,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from renderer.worker.latents import seed_images
+from renderer.worker.models import ModelLoadError, load_generator
+from training import snapshots
+from training.config import TrainConfig
+from training.dataset import load_images
+
 FEATURE_SIZE = 16
 EDGE_CELLS = 8
 
@@ -143,11 +149,6 @@ def add_edge_fd(run_dir: str | Path, every_kimg: float = 1.0, data: str | Path |
     per `every_kimg` thousand images, plus the first and the last. A record is scored only when
     its file still holds that record's weights (a later snapshot in the same thousand images
     overwrites it). Returns how many records were given a number."""
-    from renderer.worker.models import load_generator
-    from training import snapshots
-    from training.dataset import load_images
-    from training.train import TrainConfig, generate_seeds
-
     run_dir = Path(run_dir)
     config_path = run_dir / snapshots.CONFIG_FILE
     if not config_path.is_file():
@@ -172,7 +173,7 @@ def add_edge_fd(run_dir: str | Path, every_kimg: float = 1.0, data: str | Path |
         G = load_generator(run_dir / record["file"])
         if int(G.checkpoint_metadata.get("images_seen", -1)) != record["images_seen"]:
             continue  # the log and the file disagree (a run restarted into the same directory)
-        quality = reference.measure(generate_seeds(G, range(cfg.quality_samples), torch.device("cpu")))
+        quality = reference.measure(seed_images(G, range(cfg.quality_samples), torch.device("cpu")))
         scores[(record["file"], record["images_seen"])] = quality.edge_fd
         log(f"{record['file']} ({record['kimg']:.3f} kimg): edge_fd {quality.edge_fd:.4f}")
     # Read the log again just before rewriting it, so a line the trainer appended meanwhile stays.
@@ -193,7 +194,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="score at most one snapshot per KIMG thousand images (default 1)")
     parser.add_argument("--data", type=Path, help="the training data, if not where the run's config says")
     args = parser.parse_args(argv)
-    from renderer.worker.models import ModelLoadError
     try:
         count = add_edge_fd(args.run_dir, args.every, args.data)
     except (FileNotFoundError, ValueError, ModelLoadError) as e:

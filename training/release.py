@@ -25,10 +25,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from renderer.worker.analysis.figures import BACKGROUND, PALETTE, Axes
-from renderer.worker.models import ModelLoadError, load_generator, save_generator, write_atomic
+from renderer.conventions import SERIES_RGB
+from renderer.files import write_atomic
+from renderer.worker.analysis.figures import BACKGROUND, Axes
+from renderer.worker.latents import seed_images
+from renderer.worker.models import ModelLoadError, load_generator, save_generator
 from training import snapshots
-from training.train import generate_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 DESCRIPTION = "StyleGAN3-T demo model: person and face emoji, 64x64 (see checkpoints/DEMO_MODEL.md)"
@@ -73,9 +75,9 @@ def quality_curve(log: list[dict[str, Any]], size: tuple[int, int] = (640, 360))
     axes = Axes(ImageDraw.Draw(image), (80, 40, 80 + w, 40 + h), (0.0, right), (0.0, top * 1.05))
     axes.frame("Sample quality during training (lower is better)", "thousands of training images shown (kimg)",
                "distance")
-    for (_, kimg, values), colour in zip(series, PALETTE):
+    for (_, kimg, values), colour in zip(series, SERIES_RGB):
         axes.line(kimg, values, colour)
-    axes.legend([(name, colour) for (name, _, _), colour in zip(series, PALETTE)])
+    axes.legend([(name, colour) for (name, _, _), colour in zip(series, SERIES_RGB)])
     return image
 
 
@@ -219,7 +221,7 @@ def release(snapshot: str | Path, checkpoints_dir: Path = ROOT / "checkpoints", 
     card = checkpoints_dir / "DEMO_MODEL.md"
     write_atomic(card, model_card(metadata, sum(p.numel() for p in G.parameters()), log, notes).encode("utf-8"))
 
-    samples = generate_seeds(G, range(GRID_SEEDS), torch.device("cpu"))
+    samples = seed_images(G, range(GRID_SEEDS), torch.device("cpu"))
     grid = docs_dir / "demo_grid.png"
     snapshots.write_grid(grid, samples, GRID_COLUMNS)
     curve_image = quality_curve(log)

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from renderer.worker.models import save_generator, write_atomic
+from renderer.files import write_atomic
+from renderer.worker.models import save_generator
 
 STATE_FILE = "training-state.pt"
 CONFIG_FILE = "config.json"

@@ -1,7 +1,8 @@
 """Analysis (StyleGAN3): per-layer spectra of the latent on screen (the selected layer's radial profile
 with f_c, f_t and Nyquist marked, energy above the cutoff across all layers, the layer's up/down filter
 responses) and the model's average spectrum over N seeds, accumulated in the background, with a saved
-.npz overlaid. Every computation runs in a background process (renderer.worker.analysis.jobs)."""
+.npz overlaid. Every computation is a job of the render worker (renderer.worker.jobs); saved spectra are
+read and written here (renderer.spectra)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,16 @@ from imgui_bundle import imgui, implot
 from gui_utils import imgui_utils
 from gui_utils.gl_utils import Texture
 from gui_utils.imgui_utils import button, grayed_out
-from renderer.worker.analysis.jobs import (AverageSpectrumData, AverageSpectrumRequest, LayerAnalysis, LayerSpectrumData,
-                                    start_average_spectrum, start_layer_analysis, start_load_average_spectrum)
+from renderer.conventions import CUTOFF_RGB, ERROR_RGB, NYQUIST_RGB, STOPBAND_RGB, rgba
+from renderer.protocol import AverageSpectrumRequest, LayerAnalysis, LayerAnalysisRequest, LayerSpectrumData, RenderArgs
+from renderer.spectra import AverageSpectrum, SpectrumFileError, SpectrumView, spectrum_view
 from viz.capture_widget import next_free
 
-CUTOFF_COLOR = (0.35, 0.86, 0.47, 1.0)      # f_c (as in renderer.worker.analysis.figures)
-STOPBAND_COLOR = (0.35, 0.67, 1.0, 1.0)     # f_t
-NYQUIST_COLOR = (0.95, 0.45, 0.4, 1.0)      # s / 2
-SELECTED_COLOR = (1.0, 0.85, 0.2, 1.0)
-ERROR_COLOR = (1.0, 0.45, 0.4, 1.0)
+CUTOFF_COLOR = rgba(CUTOFF_RGB)             # f_c
+STOPBAND_COLOR = rgba(STOPBAND_RGB)         # f_t
+NYQUIST_COLOR = rgba(NYQUIST_RGB)           # s / 2
+SELECTED_COLOR = (1.0, 1.0, 1.0, 1.0)
+ERROR_COLOR = rgba(ERROR_RGB)
 OVERLAY_COLOR = (0.8, 0.8, 0.8, 1.0)
 FILTER_FLOOR_DB = -100.0
 PROFILE_HEADROOM_DB = 5.0
@@ -68,48 +70,55 @@ class AnalysisWidget:
         self._followed: str | None = None       # the Layers section's selection last followed
         self.avg_num = 64
         self.avg_job = None
-        self.average: AverageSpectrumData | None = None
+        self.avg_path: Path | None = None       # where the running average spectrum will be saved
+        self.average: SpectrumView | None = None
         self.overlay_path = ""
-        self.load_job = None
-        self.overlay: AverageSpectrumData | None = None
+        self.overlay: SpectrumView | None = None
         self.show_overlay_image = False
         self.state = AnalysisState()
         self._texture: Texture | None = None
-        self._texture_of: AverageSpectrumData | None = None
+        self._texture_of: SpectrumView | None = None
 
     # Jobs ---------------------------------------------------------------------------------
 
     @property
     def busy(self) -> bool:
-        return any(job is not None for job in (self.layer_job, self.avg_job, self.load_job))
+        return any(job is not None for job in (self.layer_job, self.avg_job))
 
     def _current_args(self):
         return self.viz.sent_args if self.viz.sent_args is not None else self.viz.args
 
-    def analyse_layers(self) -> None:
+    def analyse_layers(self, args: RenderArgs) -> None:
+        """Start the per-layer spectra of the frame's finished args (main_window runs this after build_args)."""
         if self.layer_job is not None or not self.viz.model_info.has_input_transform:
             return
-        self.layers_args = self._current_args()
-        self.layer_job = start_layer_analysis(self.layers_args)
+        self.layers_args = args
+        self.layer_job = self.viz.client.submit(LayerAnalysisRequest(args=self.layers_args))
 
-    def start_average(self) -> None:
+    def start_average(self, args: RenderArgs) -> None:
         viz = self.viz
         if self.avg_job is not None:
             return
-        args = self._current_args()
         directory = Path(viz.capture.directory).expanduser()
-        out = next_free(directory, f"spectrum_{Path(args.model).stem}", ".npz")
+        self.avg_path = next_free(directory, f"spectrum_{Path(args.model).stem}", ".npz")
         mean, std = (self.overlay.mean, self.overlay.std) if self.overlay is not None else (None, None)
-        self.avg_job = start_average_spectrum(AverageSpectrumRequest(
-            args=args, num_images=int(self.avg_num), mean=mean, std=std, save_path=str(out)))
+        self.avg_job = viz.client.submit(AverageSpectrumRequest(args=args, num_images=int(self.avg_num), mean=mean,
+                                                                std=std))
 
     def cancel_average(self) -> None:
         if self.avg_job is not None:
             self.avg_job.cancel()
 
     def load_overlay(self) -> None:
-        if self.load_job is None and self.overlay_path.strip():
-            self.load_job = start_load_average_spectrum(str(Path(self.overlay_path.strip()).expanduser()))
+        """Read a saved spectrum (.npz) to overlay (here: it needs no network)."""
+        path = Path(self.overlay_path.strip()).expanduser()
+        if not self.overlay_path.strip():
+            return
+        try:
+            self.overlay, self.state.error = spectrum_view(AverageSpectrum.load(path), str(path)), None
+        except SpectrumFileError as e:
+            self.state.error = f"Loading the spectrum: {e}"
+            self.viz.note(self.state.error)
 
     def _finished(self, job, what: str):
         """The job's value once done (None while running, failed or cancelled; failures become notes)."""
@@ -132,22 +141,27 @@ class AnalysisWidget:
                     self.layer_name = names[-1]
             self.layer_job = None
         if self.avg_job is not None and self.avg_job.done:
-            value = self._finished(self.avg_job, "Average spectrum")
-            if value is not None:
-                self.average, self.state.error = value, None
-                self.viz.note(f"average spectrum of {value.num_images} images saved to {value.path}")
+            spectrum = self._finished(self.avg_job, "Average spectrum")
+            if spectrum is not None:
+                self._keep_average(spectrum)
             self.avg_job = None
-        if self.load_job is not None and self.load_job.done:
-            value = self._finished(self.load_job, "Loading the spectrum")
-            if value is not None:
-                self.overlay, self.state.error = value, None
-            self.load_job = None
+
+    def _keep_average(self, spectrum: AverageSpectrum) -> None:
+        path = self.avg_path
+        try:
+            spectrum.save(path)
+        except OSError as e:
+            self.viz.note(f"could not save the average spectrum to {path}: {e}")
+            path = None
+        self.average, self.state.error = spectrum_view(spectrum, str(path) if path else None), None
+        if path is not None:
+            self.viz.note(f"average spectrum of {spectrum.num_images} images saved to {path}")
 
     def cancel(self) -> None:
         """Stop every running job (the window is closing)."""
-        for job in (self.layer_job, self.avg_job, self.load_job):
+        for job in (self.layer_job, self.avg_job):
             if job is not None:
-                job.close()
+                job.cancel()
 
     # Drawing ------------------------------------------------------------------------------
 
@@ -181,7 +195,7 @@ class AnalysisWidget:
     def _draw_layers(self) -> None:
         lay = self.viz.layout
         if button(ANALYSE_LABEL, lay.button_width * 1.5, enabled=self.layer_job is None):
-            self.analyse_layers()
+            self.viz.defer(self.analyse_layers)
         imgui_utils.help_marker("Power spectrum of every layer for the latent and input transform on screen: channel "
                                 "means removed, Kaiser window (the Layers section's beta), |FFT|^2 summed over channels.")
         if self.layer_job is not None:
@@ -307,7 +321,7 @@ class AnalysisWidget:
                 self.avg_num = int(np.clip(num, *AVERAGE_NUM_RANGE))
             imgui.same_line()
             if button(START_LABEL, lay.button_width, enabled=not running and bool(self.viz.model_info.family)):
-                self.start_average()
+                self.viz.defer(self.start_average)
         if running:
             imgui.same_line()
             if button(CANCEL_LABEL, lay.button_width):
@@ -318,7 +332,7 @@ class AnalysisWidget:
                                                               self.overlay_path)
         imgui_utils.items.record("##overlay path")
         imgui.same_line()
-        if button(LOAD_LABEL, lay.button_width, enabled=self.load_job is None and bool(self.overlay_path.strip())):
+        if button(LOAD_LABEL, lay.button_width, enabled=bool(self.overlay_path.strip())):
             self.load_overlay()
         shown = [a for a in (self.average, self.overlay) if a is not None]
         self.state.average_images = self.average.num_images if self.average is not None else 0
@@ -332,7 +346,7 @@ class AnalysisWidget:
         self._heatmap(image)
         self._slices_plot(shown)
 
-    def _heatmap(self, data: AverageSpectrumData) -> None:
+    def _heatmap(self, data: SpectrumView) -> None:
         lay = self.viz.layout
         if self._texture is None:
             self._texture = Texture()
@@ -353,7 +367,7 @@ class AnalysisWidget:
         imgui.text_disabled(f"{data.peak_db - data.range_db:.0f} dB (dark) .. {data.peak_db:.0f} dB (bright); "
                             f"whitened with mean {data.mean:.1f}, std {data.std:.1f}")
 
-    def _slices_plot(self, spectra: list[AverageSpectrumData]) -> None:
+    def _slices_plot(self, spectra: list[SpectrumView]) -> None:
         lay = self.viz.layout
         if not implot.begin_plot("Slices###slices", imgui.ImVec2(-1, lay.analysis_plot_height), implot.Flags_.no_menus):
             imgui_utils.items.record(SLICES_PLOT_LABEL)

@@ -13,9 +13,8 @@ from imgui_bundle import imgui
 from gui_utils import imgui_utils
 from gui_utils.gl_utils import Texture
 from gui_utils.imgui_utils import button, checkbox
-from renderer.worker.analysis.jobs import READOUT_SAMPLES, EquivarianceData, EquivarianceRequest, start_equivariance
 from renderer.conventions import IDENTITY
-from renderer.protocol import RenderArgs
+from renderer.protocol import READOUT_SAMPLES, EquivarianceData, EquivarianceRequest, RenderArgs
 
 SETTLE_S = 1.0                  # the latent must stay unchanged this long before an automatic readout
 MEASURE_LABEL = "Measure##eq"
@@ -52,9 +51,15 @@ class EquivarianceReadout:
         a = self.viz.sent_args
         if a is None or not a.model:
             return None
-        return RenderArgs(model=a.model, device=a.device, latent=a.latent, w_file=a.w_file, class_idx=a.class_idx,
-                          mix_seed=a.mix_seed, mix_rows=a.mix_rows, trunc_psi=a.trunc_psi, trunc_cutoff=a.trunc_cutoff,
+        return RenderArgs(model=a.model, device=a.device, op_path=a.op_path, precision=a.precision, latent=a.latent,
+                          w_file=a.w_file, class_idx=a.class_idx, mix_seed=a.mix_seed, mix_rows=a.mix_rows,
+                          trunc_psi=a.trunc_psi, trunc_cutoff=a.trunc_cutoff,
                           input_transform=a.input_transform if self.error_image else IDENTITY)
+
+    @staticmethod
+    def _latent_of(key: RenderArgs | None) -> RenderArgs | None:
+        """What the three metrics depend on (not the transform, which only the error image uses)."""
+        return None if key is None else key.replace(input_transform=IDENTITY)
 
     def measure(self) -> None:
         key = self.request_key()
@@ -63,13 +68,13 @@ class EquivarianceReadout:
         if self.job is not None:
             self._pending = key             # measured once the running job is done
             return
-        self.job = start_equivariance(EquivarianceRequest(args=key, num_samples=READOUT_SAMPLES,
-                                                          error_map=self.error_image))
+        self.job = self.viz.client.submit(EquivarianceRequest(args=key, num_samples=READOUT_SAMPLES,
+                                                              error_map=self.error_image))
         self._job_key = key
 
     def cancel(self) -> None:
         if self.job is not None:
-            self.job.close()
+            self.job.cancel()
             self.job = None
 
     def poll(self) -> None:
@@ -126,7 +131,7 @@ class EquivarianceReadout:
         if d is None:
             imgui.text_disabled("EQ-T -   EQ-T frac -   EQ-R -")
             return
-        stale = self.measured != self.request_key()
+        stale = self._latent_of(self.measured) != self._latent_of(self.request_key())
         imgui.text(f"EQ-T {_db(d.eqt)}   EQ-T frac {_db(d.eqt_frac)}   EQ-R {_db(d.eqr)}")
         imgui.same_line()
         imgui.text_disabled(f"({d.num_samples} samples{', earlier latent' if stale else ''})")

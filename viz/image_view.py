@@ -9,10 +9,11 @@ import math
 from imgui_bundle import imgui
 
 from gui_utils.imgui_utils import items
+from renderer.conventions import CUTOFF_RGB, ERROR_RGB, NYQUIST_RGB, frame_parts, rgba
 
-ERROR_COLOR = (1.0, 0.45, 0.4, 1.0)
-CUTOFF_COLOR = (1.0, 0.85, 0.2, 0.9)
-NYQUIST_COLOR = (0.3, 0.85, 1.0, 0.9)
+ERROR_COLOR = rgba(ERROR_RGB)
+CUTOFF_COLOR = rgba(CUTOFF_RGB, 0.9)
+NYQUIST_COLOR = rgba(NYQUIST_RGB, 0.9)
 IMAGE_AREA_LABEL = "##image"
 
 
@@ -77,7 +78,11 @@ class ImageView:
         """The spectrum half spans -s/2..s/2 (Nyquist at its border); the cutoff f_c sits at 2 f_c / s of
         the half-extent from the centre."""
         x, y, w, h = fit
-        cx, cy, hx, hy = x + 3 * w / 4, y + h / 2, w / 4, h / 2
+        tex = self.viz.texture
+        sx, sy, sw, sh = frame_parts(tex.width, tex.height, True)[1]
+        zoom_x, zoom_y = w / max(1, tex.width), h / max(1, tex.height)
+        hx, hy = sw * zoom_x / 2, sh * zoom_y / 2
+        cx, cy = x + sx * zoom_x + hx, y + sy * zoom_y + hy
         draw = imgui.get_window_draw_list()
         lay = self.viz.layout
         nyq = imgui.get_color_u32(imgui.ImVec4(*NYQUIST_COLOR))

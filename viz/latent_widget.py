@@ -11,11 +11,12 @@ from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
 from gui_utils.imgui_utils import button, checkbox, grayed_out
+from renderer.animation import LatentMotion
+from renderer.conventions import SEED_ROW_STRIDE, displayed_seed
 from renderer.files import write_atomic
-from renderer.conventions import displayed_seed, weighted_seeds
+from renderer.protocol import RenderArgs
 
 DRAG_SEEDS_PER_PIXEL = 0.01       # dragging on the image
-ROW_STRIDE = 100                  # seed = x + 100 * y (renderer.conventions)
 INT32_LIMIT = 1 << 31
 
 
@@ -48,25 +49,19 @@ class LatentWidget:
         self.y += dy_pixels * DRAG_SEEDS_PER_PIXEL
         self.w_file = None
 
-    def position_at(self, t: float) -> tuple[float, float]:
-        """Latent position t seconds from now, if the animation runs."""
-        return (self.x + self.speed * t, self.y) if self.anim else (self.x, self.y)
+    @property
+    def motion(self) -> LatentMotion:
+        return LatentMotion(self.x, self.y, self.anim, self.speed)
 
-    def args_at(self, args, t: float):
-        if self.w_file is not None:
-            return args
-        return args.replace(latent=weighted_seeds(*self.position_at(t)))
+    def contribute(self, args: RenderArgs) -> RenderArgs:
+        """The W file and class; the latent position itself comes from `motion` (main_window.build_args)."""
+        info = self.viz.model_info
+        class_idx = None if (info.c_dim == 0 or self.class_from_seed) else min(self.class_idx, info.c_dim - 1)
+        return args.replace(w_file=self.w_file, class_idx=class_idx)
 
     def __call__(self, show: bool) -> None:
-        viz = self.viz
         if self.anim:
-            self.x += self.speed * viz.frame_dt
-        info = viz.model_info
-        class_idx = None if (info.c_dim == 0 or self.class_from_seed) else min(self.class_idx, info.c_dim - 1)
-        if self.w_file is not None:
-            viz.set_args(w_file=self.w_file, class_idx=class_idx)
-        else:
-            viz.set_args(latent=weighted_seeds(self.x, self.y), class_idx=class_idx)
+            self.x, self.y = self.motion.position_at(self.viz.frame_dt)
         if show:
             self._draw()
 
@@ -75,7 +70,7 @@ class LatentWidget:
         with grayed_out(self.w_file is not None):
             seed = self.seed
             shown = seed if seed < INT32_LIMIT else seed - 2 * INT32_LIMIT    # ImGui's int box is 32-bit signed
-            changed, shown = imgui.input_int("Seed", shown, 1, ROW_STRIDE)
+            changed, shown = imgui.input_int("Seed", shown, 1, SEED_ROW_STRIDE)
             imgui_utils.items.record("Seed")
             if changed:
                 self.set_seed(shown % (2 * INT32_LIMIT))

@@ -9,6 +9,7 @@ from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
 from gui_utils.imgui_utils import checkbox, grayed_out, selectable
+from renderer.protocol import RenderArgs
 
 OUTPUT = "output"
 GAIN_DB_RANGE = (-40.0, 40.0)
@@ -49,17 +50,18 @@ class LayerWidget:
     def step_channel(self, step: int) -> None:
         self.base_channel = max(0, self.base_channel + step)
 
+    def contribute(self, args: RenderArgs) -> RenderArgs:
+        return args.replace(layer=None if self.name in (None, OUTPUT) else self.name, sel_channels=3 if self.rgb else 1,
+                            base_channel=self.base_channel, img_normalize=self.normalize, img_gain_db=self.gain_db,
+                            fft_show=self.fft_show, fft_all=self.fft_all, fft_range_db=self.fft_range_db,
+                            fft_beta=self.fft_beta)
+
     def __call__(self, show: bool) -> None:
-        viz = self.viz
         info = self.selected
         channels = info.shape[1] if info is not None and len(info.shape) > 1 else 0
         sel = 3 if self.rgb else 1
         if channels:
             self.base_channel = min(self.base_channel, max(0, channels - sel))
-        viz.set_args(layer=None if self.name in (None, OUTPUT) else self.name, sel_channels=sel,
-                     base_channel=self.base_channel, img_normalize=self.normalize, img_gain_db=self.gain_db,
-                     fft_show=self.fft_show, fft_all=self.fft_all, fft_range_db=self.fft_range_db,
-                     fft_beta=self.fft_beta)
         if show:
             self._draw(info, channels)
 

@@ -1,5 +1,6 @@
-"""The visualizer window: one frame = poll the renderer, draw the widgets (each writes its part of
-the pending RenderArgs), send the args, draw the newest frame under the ImGui windows."""
+"""The visualizer window. One frame: poll the worker; draw the widgets (each updates its own state and
+may ask for an action); build the frame's RenderArgs from every widget's state in one function; run
+the actions with those finished args; send the args; draw the newest frame under the ImGui windows."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ from gui_utils.gl_utils import Texture, TextureQuad
 from gui_utils.imgui_utils import items
 from gui_utils.imgui_window import ImguiWindow
 from gui_utils.scripted_input import ScriptedInput
+from renderer.animation import Animation
+from renderer.client import RenderClient
+from renderer.files import remove_stale_temporaries
 from renderer.protocol import ModelInfo, RenderArgs, RenderResult
+from renderer.timeline import animated_args
 from viz.analysis_widget import AnalysisWidget
 from viz.capture_widget import CaptureWidget
 from viz.clip_widget import ClipWidget
@@ -57,7 +62,7 @@ class Visualizer(ImguiWindow):
         super().__init__("StyleGAN visualizer", WINDOW_SIZE, FONT_SIZE)
         self.options = options
         self.layout = Layout(self.content_scale)
-        self.args = RenderArgs()                    # pending: rebuilt by the widgets every frame
+        self.args = RenderArgs()                    # the frame's args, built once per frame by build_args()
         self.sent_args: RenderArgs | None = None
         self.result = RenderResult()                # the newest result, shown on screen
         self.model_info = ModelInfo()               # of the newest result that had one
@@ -75,6 +80,7 @@ class Visualizer(ImguiWindow):
         self.frame_hooks.append(self.input.feed)
         self.after_draw_hooks: list = []
         self.before_widgets = None              # a script's step, run each frame before the widgets
+        self._deferred: list = []               # actions asked for while drawing, run with the finished args
         self.client = None
         self.in_process = options.in_process
         self._start_renderer()
@@ -98,13 +104,15 @@ class Visualizer(ImguiWindow):
             ("Layers", self.layer), ("Analysis", self.analysis), ("Capture", self.capture), ("Clip export", self.clip),
             ("Performance", self.performance),
         ]
+        # The widgets whose state makes up the frame's RenderArgs, in the order build_args applies them.
+        self.arg_widgets = (self.model, self.latent, self.stylemix, self.trunc_noise, self.equivariance, self.layer,
+                            self.performance)
+        remove_stale_temporaries(Path(options.capture_dir).expanduser())
         self._last_frame = time.perf_counter()
 
     # Renderer -------------------------------------------------------------------------------
 
     def _start_renderer(self) -> None:
-        from renderer.client import RenderClient
-
         self.client = RenderClient(in_process=self.in_process)
 
     def restart_renderer(self, in_process: bool | None = None) -> None:
@@ -141,9 +149,23 @@ class Visualizer(ImguiWindow):
 
     # Helpers for widgets --------------------------------------------------------------------
 
-    def set_args(self, **fields) -> None:
-        """Widgets write their part of the pending RenderArgs."""
-        self.args = self.args.replace(**fields)
+    def animation(self) -> Animation:
+        """Everything that moves, as the widgets hold it now (the frame at t = 0; a clip at later t)."""
+        info = self.model_info
+        return Animation(latent=self.latent.motion, mix=self.stylemix.motion, transform=self.equivariance.motion,
+                         has_transform=info.has_input_transform, uses_seeds=self.latent.w_file is None,
+                         mixes=bool(self.stylemix.rows), img_resolution=info.img_resolution)
+
+    def build_args(self) -> RenderArgs:
+        """The frame's RenderArgs from the widgets' state: the one place they are made."""
+        args = RenderArgs()
+        for widget in self.arg_widgets:
+            args = widget.contribute(args)
+        return animated_args(args, self.animation(), 0.0)
+
+    def defer(self, action) -> None:
+        """Run action(args) once this frame's args are built (exports, keyframes, analyses)."""
+        self._deferred.append(action)
 
     def note(self, text: str) -> None:
         """A message in the status line for a few seconds (and on stderr)."""
@@ -169,11 +191,14 @@ class Visualizer(ImguiWindow):
         if self.before_widgets is not None:
             self.before_widgets()
 
-        self.args = RenderArgs()
         self._draw_pane()
         self.image_view(True)
         self.status_bar(True)
         self.shortcuts(True)
+        self.args = self.build_args()
+        actions, self._deferred = self._deferred, []
+        for action in actions:
+            action(self.args)
 
         if self.args != self.sent_args:
             self.client.set_args(self.args)

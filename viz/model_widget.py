@@ -9,6 +9,7 @@ from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
 from gui_utils.imgui_utils import button, checkbox, grayed_out, selectable
+from renderer.protocol import RenderArgs
 
 MODEL_SUFFIXES = (".pkl", ".safetensors", ".pt")
 FOLLOW_POLL_SECONDS = 2.0
@@ -93,9 +94,11 @@ class ModelWidget:
             return self.followed or self.path
         return self.path
 
+    def contribute(self, args: RenderArgs) -> RenderArgs:
+        return args.replace(model=self._model_arg())
+
     def __call__(self, show: bool) -> None:
         viz = self.viz
-        viz.set_args(model=self._model_arg())
         if not show:
             return
         lay = viz.layout

@@ -8,7 +8,7 @@ from imgui_bundle import imgui, implot
 
 from gui_utils import imgui_utils
 from gui_utils.imgui_utils import checkbox
-from renderer.protocol import DEVICES, OP_PATHS, PRECISIONS
+from renderer.protocol import DEVICES, OP_PATHS, PRECISIONS, RenderArgs
 
 FPS_LIMIT_RANGE = (5, 240)
 PLOT_HEADROOM = 1.2
@@ -23,9 +23,11 @@ class PerformanceWidget:
         self.precision = "float32"
         self.force_fp32 = True
 
+    def contribute(self, args: RenderArgs) -> RenderArgs:
+        return args.replace(device=self.device, op_path=self.op_path, precision=self.precision,
+                            force_fp32=self.force_fp32)
+
     def __call__(self, show: bool) -> None:
-        viz = self.viz
-        viz.set_args(device=self.device, op_path=self.op_path, precision=self.precision, force_fp32=self.force_fp32)
         if show:
             self._draw()
 

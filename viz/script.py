@@ -6,7 +6,9 @@ feed real ImGui mouse and key events (gui_utils.scripted_input). Steps (JSON obj
     {"wait": "export"}                      until the clip export has finished
     {"wait": "analysis"}                    until the Analysis section's and the equivariance readout's jobs are done
     {"set": "latent.x", "value": 5}         set a widget attribute (dotted path from the visualizer)
-    {"click": LABEL}                        click the item drawn with LABEL (scrolls it into view)
+    {"click": LABEL}                        click the item drawn with LABEL (scrolls it into view);
+                                            "at": [FX, FY] clicks at those fractions of its size
+    {"type": TEXT}                          type TEXT into the focused field
     {"scroll_to": LABEL}                    scroll the control pane until LABEL is wholly visible
     {"key": "right", "mods": ["ctrl"]}      press and release a key
     {"drag_image": [DX, DY]}                drag across the image from its centre
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from gui_utils.imgui_utils import items
 
@@ -110,8 +113,13 @@ class ScriptRunner:
             return True
         if "click" in step:
             if not self._input_queued:
-                self._input_queued = viz.input.click_item(step["click"])
+                self._input_queued = viz.input.click_item(step["click"], tuple(step.get("at", (0.5, 0.5))))
                 return False
+            return viz.input.idle
+        if "type" in step:
+            if not self._input_queued:
+                viz.input.type_text(step["type"])
+                self._input_queued = True
             return viz.input.idle
         if "scroll_to" in step:
             rect = items.rects.get(step["scroll_to"])
@@ -183,6 +191,8 @@ class ScriptRunner:
             "untrained": viz.model_info.untrained,
             "last_saved": viz.capture.last_saved,
             "last_clip": viz.clip.last_output,
+            "clip_frames": viz.clip.num_frames(),
+            "clip_duration": viz.clip.duration,
             "notes": [text for _, text in viz.notes],
             "torch_imported": "torch" in sys.modules,
             "renderer_pid": getattr(viz.client, "pid", None),
@@ -192,6 +202,11 @@ class ScriptRunner:
             "equivariance_error_image": viz.equivariance.readout.data is not None
             and viz.equivariance.readout.data.error_image is not None,
         }
+        status = viz.client.status(timeout=30)
+        state["worker"] = dataclasses.asdict(status) if status is not None else None
+        state["child_processes"] = [[p.pid, " ".join(p.cmdline())] for p in psutil.Process().children(recursive=True)]
+        spec = viz.clip.last_spec
+        state["last_clip_base"] = dataclasses.asdict(spec.base) if spec is not None else None
         np.save(path.with_suffix(".screen.npy"), viz.read_pixels())
         if result.image is not None:
             np.save(path.with_suffix(".image.npy"), result.image)

@@ -6,6 +6,8 @@ from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
 from gui_utils.imgui_utils import button, checkbox, grayed_out
+from renderer.animation import MixMotion
+from renderer.protocol import RenderArgs
 
 
 class StyleMixWidget:
@@ -17,23 +19,21 @@ class StyleMixWidget:
         self.speed = 1.0           # mix seeds per second
         self._anim_pos = 0.0
 
-    def seed_at(self, t: float) -> int:
-        return self.seed + (int(self._anim_pos + self.speed * t) if self.anim else 0)
+    @property
+    def motion(self) -> MixMotion:
+        return MixMotion(self.seed, self.anim, self.speed, self._anim_pos)
 
-    def args_at(self, args, t: float):
-        return args.replace(mix_seed=self.seed_at(t)) if self.rows else args
+    def contribute(self, args: RenderArgs) -> RenderArgs:
+        """The rows; the mix seed comes from `motion` (main_window.build_args)."""
+        return args.replace(mix_rows=tuple(sorted(self.rows))) if self.rows else args
 
     def __call__(self, show: bool) -> None:
         viz = self.viz
         num_ws = viz.model_info.num_ws
         self.rows = {r for r in self.rows if r < num_ws} if num_ws else self.rows
         if self.anim:
-            self._anim_pos += self.speed * viz.frame_dt
-            whole = int(self._anim_pos)
-            self.seed += whole
-            self._anim_pos -= whole
-        if self.rows:
-            viz.set_args(mix_seed=self.seed, mix_rows=tuple(sorted(self.rows)))
+            advanced = self.motion.advanced(viz.frame_dt)
+            self.seed, self._anim_pos = max(0, advanced.seed), advanced.phase
         if show:
             self._draw(num_ws)
 

@@ -6,7 +6,7 @@ from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
 from gui_utils.imgui_utils import grayed_out
-from renderer.protocol import NOISE_MODES
+from renderer.protocol import NOISE_MODES, RenderArgs
 
 PSI_RANGE = (-1.0, 2.0)
 
@@ -19,14 +19,20 @@ class TruncNoiseWidget:
         self.noise_mode = "const"
         self.noise_seed = 0
 
+    def _cutoff(self) -> int | None:
+        num_ws = self.viz.model_info.num_ws
+        return None if (self.cutoff is None or (num_ws and self.cutoff >= num_ws)) else self.cutoff
+
+    def contribute(self, args: RenderArgs) -> RenderArgs:
+        args = args.replace(trunc_psi=self.psi, trunc_cutoff=self._cutoff())
+        if self.viz.model_info.has_noise:
+            args = args.replace(noise_mode=self.noise_mode, noise_seed=self.noise_seed)
+        return args
+
     def __call__(self, show: bool) -> None:
-        viz = self.viz
-        info = viz.model_info
+        info = self.viz.model_info
         num_ws = info.num_ws
-        cutoff = None if (self.cutoff is None or (num_ws and self.cutoff >= num_ws)) else self.cutoff
-        viz.set_args(trunc_psi=self.psi, trunc_cutoff=cutoff)
-        if info.has_noise:
-            viz.set_args(noise_mode=self.noise_mode, noise_seed=self.noise_seed)
+        cutoff = self._cutoff()
         if not show:
             return
         _, self.psi = imgui.slider_float("Truncation psi", self.psi, *PSI_RANGE, "%.2f")

@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from renderer.conventions import class_from_seed, z_from_seed
 from renderer.worker.models import ModelLoadError, load_generator, model_info, save_generator
 from renderer.protocol import ModelInfo
+from renderer.worker.latents import seed_inputs
 
 MODEL_HELP = "official network pickle (.pkl), native checkpoint (.safetensors), or a training run directory"
 
@@ -96,10 +96,7 @@ def info_main(argv: list[str]) -> int:
 
 @torch.no_grad()
 def _render_seed(G: nn.Module, seed: int) -> torch.Tensor:
-    z = torch.from_numpy(z_from_seed(seed, G.z_dim)).to(torch.float32).unsqueeze(0)
-    c = torch.zeros([1, G.c_dim])
-    if G.c_dim:
-        c[0, class_from_seed(seed, G.z_dim, G.c_dim)] = 1
+    z, c = seed_inputs(G, [seed])
     return G(z, c, truncation_psi=1, noise_mode="const", force_fp32=True)
 
 

@@ -218,7 +218,8 @@ def spectrum_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     from renderer.worker.analysis.figures import heatmap_figure, slices_figure
-    from renderer.worker.analysis.spectrum import AverageSpectrum, SpectrumAccumulator, image_stats
+    from renderer.spectra import AverageSpectrum
+    from renderer.worker.analysis.spectrum import SpectrumAccumulator, image_stats
     from renderer.worker.models import ModelLoadError
     from renderer.worker.render import RenderError, resolve_device
 

@@ -8,7 +8,7 @@ is 'output'.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -118,3 +118,33 @@ def capture_layer(synthesis: nn.Module, name: str | None, run: Callable[[], torc
     if not captured:
         raise KeyError(name)
     return captured[0]
+
+
+def capture_layers(synthesis: nn.Module, names: Sequence[str], run: Callable[[], torch.Tensor]) -> list[torch.Tensor]:
+    """The outputs of several layers (module paths, as listed) in one forward pass, in the order of
+    `names`; the pass runs to the end. KeyError for a name the network does not have."""
+    modules = dict(synthesis.named_modules())
+    captured: dict[str, torch.Tensor] = {}
+    handles = []
+    for name in names:
+        path, index = split_layer_name(name)
+        module = modules.get(path) if path else None
+        if module is None:
+            raise KeyError(name)
+
+        def hook(_module: nn.Module, _inputs: object, output: object, name: str = name, index: int | None = index) -> None:
+            tensors = _image_outputs(output)
+            chosen = tensors[0] if index is None and len(tensors) == 1 else (
+                tensors[index] if index is not None and index < len(tensors) else None)
+            if chosen is not None:
+                captured[name] = chosen.detach()
+        handles.append(module.register_forward_hook(hook))
+    try:
+        run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    missing = [n for n in names if n not in captured]
+    if missing:
+        raise KeyError(missing[0])
+    return [captured[n] for n in names]

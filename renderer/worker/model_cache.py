@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from renderer.protocol import LayerInfo, ModelInfo
+from renderer.worker.models import load_generator, model_info, resolve_model_path
 
 CAPACITY = 2  # networks kept loaded (per process); more would only hold GPU memory
 
@@ -50,12 +51,11 @@ class ModelCache:
         self._loaded: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
         self._last_good: dict[tuple[str, str], tuple[str, str]] = {}   # (model path, device) -> cache key
         self._failed: dict[tuple[str, str], tuple[tuple[int, int], str]] = {}  # cache key -> (file state, error)
+        self.loads = 0                                       # networks read from disk (tests count them)
 
     def get(self, model_path: str, device: torch.device) -> tuple[LoadedModel, str | None]:
         """The network for `model_path` on `device`, and a message when an older version is shown
         because the current file could not be loaded."""
-        from renderer.worker.models import load_generator, model_info, resolve_model_path
-
         user_key = (model_path, str(device))
         try:
             file = Path(resolve_model_path(model_path))
@@ -70,6 +70,7 @@ class ModelCache:
             if failed is not None and failed[0] == state:
                 raise ModelUnavailable(failed[1])
             try:
+                self.loads += 1
                 G = load_generator(file, device=device)
                 if _file_state(file) != state:
                     raise ModelUnavailable(f"{file.name} changed while it was being read; it will be read again")
@@ -98,6 +99,10 @@ class ModelCache:
             del self._loaded[key]
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+
+    def files(self) -> tuple[str, ...]:
+        """The files of the networks loaded now, least recently used first."""
+        return tuple(str(entry.file) for entry in self._loaded.values())
 
     def clear(self) -> None:
         self._loaded.clear()

@@ -1,8 +1,9 @@
 """RenderArgs -> RenderResult: latents, mapping, synthesis, layer capture, display.
 
 Follows DESIGN.md's conventions so that seeds, fractional seeds, truncation and transforms give
-the official tools' images. The input transform is an argument of each call; the cached network
-is never modified. render() never raises: every failure comes back as RenderResult.error.
+the official tools' images. The input transform, the op path and the precision are arguments of
+each call; the cached network is never modified. render() never raises: every failure comes back
+as RenderResult.error.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from renderer.worker import layer_hooks
 from renderer.allocator import release_free_memory
 from renderer.worker.analysis.display import layer_frame
 from renderer.worker.analysis.resample import untransform
-from renderer.conventions import class_from_seed, z_from_seed
+from renderer.worker.latents import LatentError, blended_ws, mapped_ws
 from renderer.worker.model_cache import LoadedModel, ModelCache, ModelUnavailable
 from renderer.protocol import NOISE_MODES, OP_PATHS, PRECISIONS, RenderArgs, RenderResult
 from torch_utils.ops import paths
@@ -69,16 +70,67 @@ def load_w_file(path: str, num_ws: int, w_dim: int) -> np.ndarray:
     return np.asarray(w, dtype=np.float32)
 
 
-def latent_ws(G: nn.Module, args: RenderArgs, device: torch.device) -> torch.Tensor:
-    """ws [1, num_ws, w_dim] that a render of `args` uses (seeds or W file, class, truncation, style mix);
-    for analyses of the latent on screen."""
-    with torch.no_grad():
-        return Renderer()._ws(G, args, device, [])
+def frame_ws(G: nn.Module, args: RenderArgs, device: torch.device, notes: list[str] | None = None) -> torch.Tensor:
+    """ws [1, num_ws, w_dim] that a frame of `args` uses: the W file, or the (fractional) seeds with class
+    and truncation, then the style mix. Problems the user should know of are appended to `notes`."""
+    notes = [] if notes is None else notes
+    try:
+        if args.w_file:
+            ws = torch.from_numpy(load_w_file(args.w_file, G.num_ws, G.w_dim)).to(device)[None]
+        else:
+            ws = blended_ws(G, args.latent, device, args.trunc_psi, args.trunc_cutoff, args.class_idx)
+        rows = [r for r in args.mix_rows if 0 <= r < G.num_ws]
+        if len(rows) != len(args.mix_rows):
+            notes.append(f"Style-mix rows outside 0..{G.num_ws - 1} were ignored.")
+        if rows:
+            ws = ws.clone()
+            mixed = mapped_ws(G, [int(args.mix_seed)], device, args.trunc_psi, args.trunc_cutoff, args.class_idx)
+            ws[:, rows] = mixed[:, rows]
+    except LatentError as e:
+        raise RenderError(str(e)) from None
+    return ws
 
 
-def network_transform(G: nn.Module, args: RenderArgs, device: torch.device) -> torch.Tensor | None:
-    """What synthesis.input.transform receives for `args`: inv(M); None for networks without one."""
-    return Renderer()._network_transform(G, args, device, [])
+def network_transform(G: nn.Module, args: RenderArgs, device: torch.device,
+                      notes: list[str] | None = None) -> torch.Tensor | None:
+    """What synthesis.input.transform receives for `args`: inv(M) for networks with an input transform
+    (StyleGAN3); None for the others."""
+    m = np.asarray(args.input_transform, dtype=np.float64)
+    if getattr(G, "family", "") != "stylegan3":
+        if notes is not None and (not np.allclose(m, np.eye(3)) or args.untransform):
+            notes.append("This model has no input transform; translate, rotate and untransform do not apply.")
+        return None
+    try:
+        inverse = np.linalg.inv(m)
+    except np.linalg.LinAlgError as e:
+        raise RenderError("The input transform is not invertible.") from e
+    return torch.from_numpy(inverse).to(device=device, dtype=torch.float32)
+
+
+def check_request(args: RenderArgs) -> None:
+    """Refuse settings no frame can be rendered with (RenderError with the reason)."""
+    if args.op_path not in OP_PATHS:
+        raise RenderError(f"Unknown op path {args.op_path!r}; choose one of {', '.join(OP_PATHS)}.")
+    if args.precision not in PRECISIONS:
+        raise RenderError(f"Unknown precision {args.precision!r}; choose one of {', '.join(PRECISIONS)}.")
+    if args.noise_mode not in NOISE_MODES:
+        raise RenderError(f"Unknown noise mode {args.noise_mode!r}; choose one of {', '.join(NOISE_MODES)}.")
+    if not args.model:
+        raise RenderError("No model selected: give an official .pkl, a .safetensors checkpoint or a training run directory.")
+
+
+@contextlib.contextmanager
+def request_scope(args: RenderArgs) -> "contextlib.AbstractContextManager[tuple[torch.device, str, str]]":
+    """The device of a request, with its op path and precision selected for the calls inside the block;
+    yields (device, device label, op path)."""
+    check_request(args)
+    device, label = resolve_device(args.device)
+    with paths.selected(args.op_path, args.precision):
+        try:
+            op_path = paths.active(device)
+        except RuntimeError as e:
+            raise RenderError(f"Op path: {e}") from e
+        yield device, label, op_path
 
 
 def _is_out_of_memory(e: BaseException) -> bool:
@@ -86,22 +138,23 @@ def _is_out_of_memory(e: BaseException) -> bool:
 
 
 class Renderer:
-    """Renders frames; keeps loaded networks between calls."""
+    """Renders frames from the networks of a model cache (its own, or the worker's shared one)."""
 
-    def __init__(self) -> None:
-        self._models = ModelCache()
+    def __init__(self, models: ModelCache | None = None) -> None:
+        self.models = models if models is not None else ModelCache()
         self._last_model: tuple[str, str] | None = None
 
     def render(self, args: RenderArgs, stamp: int = 0) -> RenderResult:
         result = RenderResult(stamp=stamp, args=args, precision=args.precision)
         start = time.perf_counter()
         try:
-            self._render(args, result)
+            with request_scope(args) as (device, result.device, result.op_path):
+                self._render(args, device, result)
         except (RenderError, ModelUnavailable) as e:
             result.error = str(e)
         except Exception as e:
             if _is_out_of_memory(e):
-                self._release_memory()
+                self.release_memory()
                 result.error = (f"Out of memory on {result.device or 'the device'} while rendering. "
                                 "Try a smaller layer, turn off the spectrum or untransform, or render on another device.")
             else:
@@ -110,31 +163,14 @@ class Renderer:
         result.render_time = time.perf_counter() - start
         return result
 
-    def _release_memory(self) -> None:
+    @staticmethod
+    def release_memory() -> None:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         release_free_memory()
 
-    def _render(self, args: RenderArgs, result: RenderResult) -> None:
-        device, result.device = resolve_device(args.device)
-        if args.op_path not in OP_PATHS:
-            raise RenderError(f"Unknown op path {args.op_path!r}; choose one of {', '.join(OP_PATHS)}.")
-        if args.precision not in PRECISIONS:
-            raise RenderError(f"Unknown precision {args.precision!r}; choose one of {', '.join(PRECISIONS)}.")
-        with paths.selected(args.op_path, args.precision):
-            try:
-                result.op_path = paths.active(device)
-            except RuntimeError as e:
-                raise RenderError(f"Op path: {e}") from e
-            self._render_on(args, device, result)
-
-    def _render_on(self, args: RenderArgs, device: torch.device, result: RenderResult) -> None:
-        if args.noise_mode not in NOISE_MODES:
-            raise RenderError(f"Unknown noise mode {args.noise_mode!r}; choose one of {', '.join(NOISE_MODES)}.")
-        if not args.model:
-            raise RenderError("No model selected: give an official .pkl, a .safetensors checkpoint or a training run directory.")
-
-        model, result.message = self._models.get(args.model, device)
+    def _render(self, args: RenderArgs, device: torch.device, result: RenderResult) -> None:
+        model, result.message = self.models.get(args.model, device)
         if (args.model, str(device)) != self._last_model:
             # The previous model's frames were bigger or smaller: return what they left free (allocator.py).
             if self._last_model is not None:
@@ -150,10 +186,10 @@ class Renderer:
         G = model.G
 
         with torch.no_grad():
-            ws = self._ws(G, args, device, notes)
+            ws = frame_ws(G, args, device, notes)
             result.w = ws[0].float().cpu().numpy()
-            transform = self._network_transform(G, args, device, notes)
-            x = self._synthesize(model, ws, transform, args, device, result, notes)
+            transform = network_transform(G, args, device, notes)
+            x = self._synthesize(model, ws, transform, args, device, result)
             if not torch.isfinite(x).all():
                 raise RenderError(f"The network produced NaN or Inf values in {args.layer or 'the output'}"
                                   f"{' (bfloat16 preview: try float32)' if args.precision == 'bfloat16' else ''}.")
@@ -168,54 +204,8 @@ class Renderer:
         result.layers = model.layers or ()
         result.message = " ".join(notes) if notes else None
 
-    # Latents (DESIGN.md, "Conventions"): z per seed, W blended around w_avg after truncation.
-    def _mapped(self, G: nn.Module, seeds: list[int], args: RenderArgs, device: torch.device) -> torch.Tensor:
-        z = torch.from_numpy(np.stack([z_from_seed(s, G.z_dim) for s in seeds])).to(device)
-        c = torch.zeros([len(seeds), G.c_dim], device=device)
-        if G.c_dim > 0:
-            if args.class_idx is not None and not 0 <= args.class_idx < G.c_dim:
-                raise RenderError(f"Class {args.class_idx} does not exist: this model has classes 0..{G.c_dim - 1}.")
-            for i, s in enumerate(seeds):
-                label = args.class_idx if args.class_idx is not None else class_from_seed(s, G.z_dim, G.c_dim)
-                c[i, label] = 1
-        if args.trunc_cutoff is not None and args.trunc_cutoff < 0:
-            raise RenderError(f"Truncation cutoff must be >= 0, got {args.trunc_cutoff}.")
-        return G.mapping(z, c, truncation_psi=args.trunc_psi, truncation_cutoff=args.trunc_cutoff)
-
-    def _ws(self, G: nn.Module, args: RenderArgs, device: torch.device, notes: list[str]) -> torch.Tensor:
-        w_avg = G.mapping.w_avg.to(torch.float32)
-        if args.w_file:
-            ws = torch.from_numpy(load_w_file(args.w_file, G.num_ws, G.w_dim)).to(device)[None]
-        else:
-            if not args.latent:
-                raise RenderError("No latent given: RenderArgs.latent needs at least one (seed, weight).")
-            seeds = [int(s) for s, _ in args.latent]
-            weights = torch.tensor([float(w) for _, w in args.latent], device=device)
-            mapped = self._mapped(G, seeds, args, device)
-            ws = w_avg + ((mapped - w_avg) * weights[:, None, None]).sum(dim=0, keepdim=True)
-        rows = [r for r in args.mix_rows if 0 <= r < G.num_ws]
-        if len(rows) != len(args.mix_rows):
-            notes.append(f"Style-mix rows outside 0..{G.num_ws - 1} were ignored.")
-        if rows:
-            ws = ws.clone()
-            ws[:, rows] = self._mapped(G, [int(args.mix_seed)], args, device)[:, rows]
-        return ws
-
-    def _network_transform(self, G: nn.Module, args: RenderArgs, device: torch.device, notes: list[str]) -> torch.Tensor | None:
-        """inv(M) for networks with an input transform (StyleGAN3); None for the others."""
-        m = np.asarray(args.input_transform, dtype=np.float64)
-        if getattr(G, "family", "") != "stylegan3":
-            if not np.allclose(m, np.eye(3)) or args.untransform:
-                notes.append("This model has no input transform; translate, rotate and untransform do not apply.")
-            return None
-        try:
-            inverse = np.linalg.inv(m)
-        except np.linalg.LinAlgError as e:
-            raise RenderError("The input transform is not invertible.") from e
-        return torch.from_numpy(inverse).to(device=device, dtype=torch.float32)
-
     def _synthesize(self, model: LoadedModel, ws: torch.Tensor, transform: torch.Tensor | None, args: RenderArgs,
-                    device: torch.device, result: RenderResult, notes: list[str]) -> torch.Tensor:
+                    device: torch.device, result: RenderResult) -> torch.Tensor:
         """The requested layer of batch element 0, float32 [C, H, W]; lists the layers on a model's first render."""
         G = model.G
         kwargs: dict = dict(noise_mode=args.noise_mode, force_fp32=args.force_fp32)
@@ -258,4 +248,3 @@ class Renderer:
             if info.name == name and info.sampling_rate:
                 return float(info.sampling_rate)
         return float(G.img_resolution)
-

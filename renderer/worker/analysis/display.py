@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from renderer.conventions import db_to_gain
 from renderer.protocol import ChannelStats
+from renderer.worker.analysis.spectrum import power_spectrum
 
 UINT8_SCALE = 127.5   # x = +-1 spans the whole uint8 range
 UINT8_OFFSET = 128.0
@@ -53,26 +54,6 @@ def to_uint8(x: torch.Tensor, gain_db: float = 0.0) -> np.ndarray:
     elif x.shape[0] == 2:
         x = torch.cat([x, torch.zeros_like(x[:1])])
     return x[:3].permute(1, 2, 0).cpu().numpy()
-
-
-def kaiser_window_2d(height: int, width: int, beta: float, device: torch.device) -> torch.Tensor:
-    """Separable Kaiser window [H, W] (symmetric, peak 1)."""
-    wy = torch.kaiser_window(height, periodic=False, beta=beta, device=device, dtype=torch.float32)
-    wx = torch.kaiser_window(width, periodic=False, beta=beta, device=device, dtype=torch.float32)
-    return wy[:, None] * wx[None, :]
-
-
-def power_spectrum(x: torch.Tensor, beta: float = 8.0) -> torch.Tensor:
-    """Power spectrum [H, W] of a [C, H, W] layer, summed over channels, DC at (H // 2, W // 2).
-
-    Each channel's mean is removed first and the layer is multiplied by a separable Kaiser
-    window, so the image borders do not smear energy over the whole spectrum.
-    """
-    x = x.to(torch.float32)
-    x = x - x.mean(dim=(1, 2), keepdim=True)
-    x = x * kaiser_window_2d(x.shape[1], x.shape[2], beta, x.device)
-    power = torch.fft.fft2(x).abs().square().sum(dim=0)
-    return torch.fft.fftshift(power)
 
 
 def spectrum_to_uint8(power: torch.Tensor, range_db: float) -> np.ndarray:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from renderer.conventions import latent_draw
 from renderer.worker.analysis.resample import affine_resample, rotation_matrix
 
 TRANSLATE_MAX = 0.125   # translations uniform in [-0.125, 0.125]^2 image widths (Appendix E)
@@ -164,9 +165,7 @@ class SampleDraw:
 
 
 def draw_sample(seed: int, z_dim: int, c_dim: int, resolution: int) -> SampleDraw:
-    rng = np.random.RandomState(seed % (1 << 32))
-    z = rng.randn(z_dim)                                   # = conventions.z_from_seed
-    class_idx = int(rng.randint(c_dim)) if c_dim else None  # = conventions.class_from_seed
+    z, class_idx, rng = latent_draw(seed, z_dim, c_dim)
     t_int = np.round(rng.uniform(-TRANSLATE_MAX, TRANSLATE_MAX, 2) * resolution) / resolution
     t_frac = rng.uniform(-TRANSLATE_MAX, TRANSLATE_MAX, 2)
     angle = float(rng.uniform(-1, 1) * math.pi * ROTATE_MAX)

@@ -11,25 +11,13 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from renderer.worker.analysis.spectrum import AverageSpectrum, LayerSpectrum
+from renderer.conventions import CUTOFF_RGB, SERIES_RGB, STOPBAND_RGB, colormap
+from renderer.spectra import AverageSpectrum
+from renderer.worker.analysis.spectrum import LayerSpectrum
 
-# Colour map anchors (dark purple -> red -> yellow -> pale yellow), interpolated linearly.
-_ANCHORS = np.array([[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66],
-                     [245, 125, 21], [250, 193, 39], [252, 255, 164]], dtype=np.float64)
-PALETTE = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (255, 127, 14), (148, 103, 189), (140, 86, 75))
-CUTOFF_COLOUR = (80, 220, 120)      # f_c
-STOPBAND_COLOUR = (90, 170, 255)    # f_t
 BACKGROUND = (255, 255, 255)
 INK = (30, 30, 30)
 GRID = (225, 225, 225)
-
-
-def colormap(t: np.ndarray) -> np.ndarray:
-    """t in [0, 1] -> uint8 RGB [..., 3]."""
-    t = np.clip(np.nan_to_num(t), 0, 1) * (len(_ANCHORS) - 1)
-    i = np.minimum(np.floor(t).astype(np.int64), len(_ANCHORS) - 2)
-    f = (t - i)[..., None]
-    return np.rint(_ANCHORS[i] * (1 - f) + _ANCHORS[i + 1] * f).astype(np.uint8)
 
 
 def font(size: int = 13) -> ImageFont.ImageFont:
@@ -132,7 +120,7 @@ def annotated_spectrum_image(spectrum: LayerSpectrum, range_db: float = 60.0, si
     draw = ImageDraw.Draw(image)
     h, w = image.height, image.width
     nyquist = spectrum.design.nyquist
-    for f, colour in ((spectrum.design.cutoff, CUTOFF_COLOUR), (spectrum.design.stopband, STOPBAND_COLOUR)):
+    for f, colour in ((spectrum.design.cutoff, CUTOFF_RGB), (spectrum.design.stopband, STOPBAND_RGB)):
         if f >= nyquist:
             continue
         rx, ry = f / nyquist * w / 2, f / nyquist * h / 2
@@ -179,13 +167,13 @@ def layer_overview_figure(spectra: Sequence[LayerSpectrum], title: str = "", ran
     bars = Axes(draw, (grid_w + 70, bars_top, width - 20, bars_top + plot_h), (-1.5, len(spectra) - 1.5), (floor, 0))
     bars.frame("Energy above f_c and f_t (dB of total)", "layer index k: Lk, and -1 for the input")
     for k, s in enumerate(spectra, start=-1):
-        for offset, fraction, colour in ((-0.2, s.energy_above_cutoff, CUTOFF_COLOUR),
-                                         (0.2, s.energy_above_stopband, STOPBAND_COLOUR)):
+        for offset, fraction, colour in ((-0.2, s.energy_above_cutoff, CUTOFF_RGB),
+                                         (0.2, s.energy_above_stopband, STOPBAND_RGB)):
             value = 10 * math.log10(fraction) if fraction > 0 else floor
             x0, y0 = bars.px(k + offset - 0.18, max(value, floor))
             x1, y1 = bars.px(k + offset + 0.18, floor)
             draw.rectangle([x0, y0, x1, y1], fill=colour)
-    bars.legend([("above f_c", CUTOFF_COLOUR), ("above f_t", STOPBAND_COLOUR)])
+    bars.legend([("above f_c", CUTOFF_RGB), ("above f_t", STOPBAND_RGB)])
     return image
 
 
@@ -248,7 +236,7 @@ def slices_figure(spectra: Sequence[AverageSpectrum], range_db: float = 80.0, si
         axes.frame(f"Power spectrum, {name}", "frequency (cycles per image width)", "dB")
         for j, pair in enumerate(slices):
             f, p = pair[k]
-            axes.line(f, 10 * np.log10(np.maximum(p, 1e-30)), PALETTE[j % len(PALETTE)])
+            axes.line(f, 10 * np.log10(np.maximum(p, 1e-30)), SERIES_RGB[j % len(SERIES_RGB)])
         axes.vline(res / 2, INK)
-        axes.legend([(s.label, PALETTE[j % len(PALETTE)]) for j, s in enumerate(spectra)])
+        axes.legend([(s.label, SERIES_RGB[j % len(SERIES_RGB)]) for j, s in enumerate(spectra)])
     return image

@@ -15,6 +15,8 @@ import torch
 from PIL import Image
 from torch import nn
 
+from renderer.worker.latents import seed_inputs
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
@@ -101,17 +103,10 @@ class GeneratorSource:
         return self.num_images
 
     def batches(self, batch_size: int = 16) -> Iterator[np.ndarray]:
-        from renderer.conventions import class_from_seed, z_from_seed
-
         G = self.G
         for start in range(0, self.num_images, batch_size):
             seeds = range(self.first_seed + start, self.first_seed + min(start + batch_size, self.num_images))
-            z = torch.as_tensor(np.stack([z_from_seed(s, G.z_dim) for s in seeds]), dtype=torch.float32,
-                                device=self.device)
-            c = torch.zeros([len(seeds), G.c_dim], device=self.device)
-            for row, s in enumerate(seeds):
-                if G.c_dim:
-                    c[row, class_from_seed(s, G.z_dim, G.c_dim)] = 1
+            z, c = seed_inputs(G, seeds, self.device)
             with torch.no_grad():
                 img = G(z, c, truncation_psi=self.truncation_psi, noise_mode="const")
             yield (img * 127.5 + 128).clamp(0, 255).cpu().numpy()

@@ -18,6 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from renderer.spectra import AverageSpectrum
+from renderer.worker import layer_hooks
+from renderer.worker.latents import mapped_ws
+
 # ---------------------------------------------------------------------------------------------
 # Shared maths.
 
@@ -88,20 +92,24 @@ class LayerSpectrum:
         return 10 * np.log10(np.maximum(self.profile, 1e-30) / max(float(self.power.mean()), 1e-30))
 
 
-def layer_power_spectrum(x: torch.Tensor, sampling_rate: float, beta: float = 8.0,
-                         pad: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Power spectrum of activations x [C, H, W] sampled at `sampling_rate`: each channel's mean
-    removed, separable Kaiser window (beta), zero-padded to pad x the size, |FFT|^2 summed over
-    channels, centred. Returns (freqs_y, freqs_x, power)."""
+def power_spectrum(x: torch.Tensor, beta: float = 8.0, pad: int = 1) -> torch.Tensor:
+    """Power spectrum of a layer's activations x [C, H, W]: each channel's mean removed, a separable
+    Kaiser window (beta) so the borders do not smear energy over the whole spectrum, zero-padded to
+    pad x the size, |FFT|^2 summed over channels, centred (DC at (H' // 2, W' // 2)). float32, on x's device."""
     if x.ndim != 3:
         raise ValueError(f"expected activations [C, H, W], got {list(x.shape)}")
     x = x.detach().to(torch.float32)
     _, h, w = x.shape
     x = x - x.mean(dim=(1, 2), keepdim=True)
     x = x * _kaiser(h, beta, x.device)[:, None] * _kaiser(w, beta, x.device)[None, :]
-    spectrum = torch.fft.fft2(x, s=(h * pad, w * pad)).abs().square().sum(dim=0)
-    power = torch.fft.fftshift(spectrum).double().cpu().numpy()
-    return frequency_axis(h * pad, sampling_rate), frequency_axis(w * pad, sampling_rate), power
+    return torch.fft.fftshift(torch.fft.fft2(x, s=(h * pad, w * pad)).abs().square().sum(dim=0))
+
+
+def layer_power_spectrum(x: torch.Tensor, sampling_rate: float, beta: float = 8.0,
+                         pad: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """power_spectrum of x [C, H, W] sampled at `sampling_rate`, with its axes: (freqs_y, freqs_x, power)."""
+    power = power_spectrum(x, beta, pad).double().cpu().numpy()
+    return frequency_axis(power.shape[0], sampling_rate), frequency_axis(power.shape[1], sampling_rate), power
 
 
 def annotate_spectrum(x: torch.Tensor, design: LayerDesign, beta: float = 8.0, pad: int = 2) -> LayerSpectrum:
@@ -161,22 +169,9 @@ _NOT_STYLEGAN3 = ("per-layer design spectra need a StyleGAN3 generator: StyleGAN
 def capture_layers(G: nn.Module, ws: torch.Tensor, transform: torch.Tensor | None = None) -> list[torch.Tensor]:
     """Activations of synthesis.input and every synthesis layer (in layer_designs order) for ws [1, num_ws, w_dim]."""
     synthesis = G.synthesis
-    modules = [synthesis.input] + synthesis.layers()
-    captured: list[torch.Tensor | None] = [None] * len(modules)
-
-    def hook_for(index: int):
-        def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-            captured[index] = output.detach()
-        return hook
-
-    handles = [module.register_forward_hook(hook_for(i)) for i, module in enumerate(modules)]
-    try:
-        with torch.no_grad():
-            synthesis(ws, transform=transform)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return [t for t in captured if t is not None]
+    names = ["input", *synthesis.layer_names]
+    with torch.no_grad():
+        return layer_hooks.capture_layers(synthesis, names, lambda: synthesis(ws, transform=transform))
 
 
 def model_layer_spectra(G: nn.Module, ws: torch.Tensor, transform: torch.Tensor | None = None,
@@ -190,68 +185,11 @@ def model_layer_spectra(G: nn.Module, ws: torch.Tensor, transform: torch.Tensor 
 
 def ws_for_seed(G: nn.Module, seed: int, truncation_psi: float = 1.0, device: torch.device | str = "cpu") -> torch.Tensor:
     """ws [1, num_ws, w_dim] for a seed, with the official z and class conventions."""
-    from renderer.conventions import class_from_seed, z_from_seed
-
-    z = torch.as_tensor(z_from_seed(seed, G.z_dim), dtype=torch.float32, device=device)[None]
-    c = torch.zeros([1, G.c_dim], device=device)
-    if G.c_dim:
-        c[0, class_from_seed(seed, G.z_dim, G.c_dim)] = 1
-    with torch.no_grad():
-        return G.mapping(z, c, truncation_psi=truncation_psi)
+    return mapped_ws(G, [seed], device, truncation_psi)
 
 
 # ---------------------------------------------------------------------------------------------
 # (b) Average spectrum over many images, as the official spectrum tool computes it.
-
-
-@dataclass(frozen=True)
-class AverageSpectrum:
-    """Mean over images (and channels) of |FFT|^2 of whitened, Kaiser-windowed, zero-padded images.
-    power[i, j] is at (freqs[i], freqs[j]) in cycles per image width, centred (DC at index P // 2)."""
-
-    power: np.ndarray           # [P, P] float64, P = resolution * pad
-    freqs: np.ndarray           # [P]
-    resolution: int
-    num_images: int
-    mean: float
-    std: float
-    beta: float
-    pad: int
-    label: str = ""
-
-    def power_db(self) -> np.ndarray:
-        return 10 * np.log10(np.maximum(self.power, 1e-30))
-
-    def slice_0deg(self) -> tuple[np.ndarray, np.ndarray]:
-        """Horizontal profile through DC: (frequency >= 0, power)."""
-        c = self.power.shape[0] // 2
-        return self.freqs[c:], self.power[c, c:]
-
-    def slice_45deg(self) -> tuple[np.ndarray, np.ndarray]:
-        """Diagonal profile from DC: (|f| = sqrt(2) * f_x, power), the mean of the four diagonals."""
-        p, c = self.power, self.power.shape[0] // 2
-        k = np.arange(p.shape[0] - c)
-        lo = np.minimum(k, c)  # the negative side reaches one bin less far
-        quads = (p[c + k, c + k] + p[c - lo, c - lo] + p[c + k, c - lo] + p[c - lo, c + k]) / 4
-        return self.freqs[c:] * math.sqrt(2), quads
-
-    def save(self, path: str) -> None:
-        """Write a .npz (written to a temporary name first, so a half-written file never appears)."""
-        import io
-
-        from renderer.files import write_atomic
-
-        buffer = io.BytesIO()
-        np.savez(buffer, power=self.power, freqs=self.freqs, resolution=self.resolution, num_images=self.num_images,
-                 mean=self.mean, std=self.std, beta=self.beta, pad=self.pad, label=self.label)
-        write_atomic(path, buffer.getvalue())
-
-    @staticmethod
-    def load(path: str) -> "AverageSpectrum":
-        with np.load(path) as d:
-            return AverageSpectrum(power=d["power"], freqs=d["freqs"], resolution=int(d["resolution"]),
-                                   num_images=int(d["num_images"]), mean=float(d["mean"]), std=float(d["std"]),
-                                   beta=float(d["beta"]), pad=int(d["pad"]), label=str(d["label"]))
 
 
 class SpectrumAccumulator:
