@@ -360,6 +360,23 @@ def test_network_forward_matches_reference_path(config, changes):
         assert float((ours - ref).abs().max()) <= 1e-4
 
 
+@pytest.mark.parametrize("config", ["sg3t_small", "sg3r_small", "sg2_small"])
+def test_network_in_float16_as_accurate_as_the_reference_path(config, monkeypatch):
+    """Every layer in float16 (compute_dtype stands in for the CUDA-only fp16 switch): the gpu path's
+    image is as close to the float32 image as the reference path's float16 image is (within 1.5x).
+    Narrow networks: float16 convolutions are slow on the CPU."""
+    G = _random_network(config, channel_base=1024, channel_max=16)
+    z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        exact = G(z, None, noise_mode="const")
+        monkeypatch.setattr(paths, "compute_dtype", lambda device: torch.float16)
+        errors = {}
+        for path in ("reference", "gpu"):
+            with paths.selected(path):
+                errors[path] = float((G(z, None, noise_mode="const") - exact).abs().max())
+    assert 0 < errors["gpu"] <= 1.5 * errors["reference"]
+
+
 def test_training_gradients_match_reference_path():
     """Forward and backward of a small StyleGAN3-R (radial filters) through autograd on the gpu path."""
     G = _random_network("sg3r_small").train()

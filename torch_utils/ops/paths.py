@@ -64,7 +64,7 @@ _PROBES = {
     "gpu": "gpu_unavailable_reason",
     "triton": "triton_unavailable_reason",
 }
-PROBE_SECONDS = 30.0  # a probe that has not answered by then counts as "cannot start"
+PROBE_SECONDS = 20.0  # a probe that has not answered by then counts as "cannot start"
 _REFERENCE = {"upfirdn2d": reference.upfirdn2d_ref, "bias_act": reference.bias_act_ref,
               "filtered_lrelu": reference.filtered_lrelu_ref}
 
