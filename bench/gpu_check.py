@@ -310,7 +310,7 @@ class Bench:
         return (time.perf_counter() - begin) * 1e3
 
     def path_reason(self, path: str) -> str | None:
-        return op_paths.start_reason(path, self.device)
+        return op_paths.unavailable_reason(path, self.device)
 
     def release(self) -> None:
         gc.collect()

@@ -482,7 +482,7 @@ def test_a_probe_that_hangs_or_raises_is_skipped_within_its_time(monkeypatch, fr
     assert time.monotonic() - begin < 5
     assert path == "reference"
     assert skipped == ["triton: it did not start within 0.3 s", "gpu: OSError: driver went away"]
-    assert paths.start_reason("gpu", "cuda:0") == "OSError: driver went away"  # cached: not probed again
+    assert paths.unavailable_reason("gpu", "cuda:0") == "OSError: driver went away"  # cached: not probed again
 
 
 def test_probe_dispatches_to_the_probed_path(monkeypatch, fresh_choices):
@@ -499,10 +499,19 @@ def test_probe_dispatches_to_the_probed_path(monkeypatch, fresh_choices):
     assert seen == ["gpu"]
 
 
-def test_forcing_an_unavailable_path_says_why(monkeypatch):
+def test_forcing_a_path_that_cannot_start_says_why(monkeypatch, fresh_choices):
     monkeypatch.setitem(paths._MODULES, "triton", "torch_utils.ops.no_such_module")
     with paths.selected("triton"):
-        with pytest.raises(RuntimeError, match="not available here"):
+        with pytest.raises(RuntimeError, match="not available for cpu tensors.*no_such_module"):
             paths.active("cpu")
     assert "no_such_module" in paths.unavailable_reason("triton")
-    assert "unknown op path" in paths.start_reason("bogus", "cpu")
+    assert "unknown op path" in paths.unavailable_reason("bogus", "cpu")
+    with paths.selected("gpu"):  # imports, but its probe fails on meta tensors
+        with pytest.raises(RuntimeError, match="not available for meta tensors.*cannot run on meta"):
+            paths.active("meta")
+
+
+def test_available_means_it_starts_on_that_device(monkeypatch, fresh_choices):
+    monkeypatch.setattr(paths, "_start_reason", lambda path, device: "no GPU" if device.type == "cpu" else None)
+    assert "gpu" not in paths.available("cpu") and "cpu" in paths.available("cpu")
+    assert "gpu" in paths.available("mps")

@@ -76,6 +76,7 @@ class Selection:
 
 
 _selection: contextvars.ContextVar[Selection] = contextvars.ContextVar("op_selection", default=Selection())
+_probing: contextvars.ContextVar[str | None] = contextvars.ContextVar("op_path_probing", default=None)
 _import_errors: dict[str, str] = {}
 
 
@@ -88,8 +89,7 @@ def _module(path: str) -> ModuleType | None:
         return None
 
 
-def unavailable_reason(path: str) -> str | None:
-    """Why an op path cannot run here (None if it can)."""
+def _import_reason(path: str) -> str | None:
     if path == "reference":
         return None
     if path not in PATHS:
@@ -97,9 +97,9 @@ def unavailable_reason(path: str) -> str | None:
     return None if _module(path) is not None else _import_errors.get(path, "not importable")
 
 
-def available() -> tuple[str, ...]:
-    """Op paths that can run in this process, slowest first."""
-    return tuple(p for p in PATHS if unavailable_reason(p) is None)
+def available(device: torch.device | str = "cpu") -> tuple[str, ...]:
+    """Op paths that can run on tensors on `device` in this process, slowest first."""
+    return tuple(p for p in PATHS if unavailable_reason(p, device) is None)
 
 
 @dataclass(frozen=True)
@@ -124,8 +124,8 @@ def _one_device(device: torch.device) -> torch.device:
 
 def _start_reason(path: str, device: torch.device) -> str | None:
     """Why `path` cannot start on `device` (None if it can): imported, then probed there."""
-    reason = unavailable_reason(path)
-    if reason is not None or path not in _PROBES:
+    reason = _import_reason(path)
+    if reason is not None:
         return reason
     probe = getattr(_module(path), _PROBES[path], None)
     if probe is None:
@@ -139,7 +139,8 @@ def _probe(path: str, device: torch.device, seconds: float) -> str | None:
     answer: list[str | None] = []
 
     def run() -> None:
-        _selection.set(Selection(path))  # ops the probe dispatches run on the probed path
+        _selection.set(Selection(path))  # ops the probe dispatches run on the probed path ...
+        _probing.set(path)  # ... without waiting for this probe's own answer
         try:
             answer.append(_start_reason(path, device))
         except Exception as error:  # anything that stops a path from starting is a reason to skip it
@@ -153,11 +154,12 @@ def _probe(path: str, device: torch.device, seconds: float) -> str | None:
     return answer[0]
 
 
-def start_reason(path: str, device: torch.device | str) -> str | None:
-    """Why op path `path` cannot start for tensors on `device`, in words (None if it can); probed
-    once per device and path, PROBE_SECONDS at most."""
-    if path not in PATHS:
-        return f"unknown op path {path!r}; choose one of {', '.join(PATHS)}"
+def unavailable_reason(path: str, device: torch.device | str = "cpu") -> str | None:
+    """Why op path `path` cannot run on tensors on `device`, in words (None if it can). It must
+    import; a path with a probe (_PROBES) must also start there: probed once per device,
+    PROBE_SECONDS at most."""
+    if path not in _PROBES:
+        return _import_reason(path)
     device = _one_device(torch.device(device))
     key = (path, device.type, device.index)
     if key not in _reasons:
@@ -174,7 +176,7 @@ def _automatic(device: torch.device) -> Choice:
     if choice is None:
         skipped = []
         for path in CHAINS.get(device.type, ()):
-            reason = start_reason(path, device)
+            reason = unavailable_reason(path, device)
             if reason is None:
                 choice = Choice(path, tuple(skipped))
                 break
@@ -204,9 +206,10 @@ def active(device: torch.device | str = "cpu") -> str:
     path = _forced()
     if path is None:
         return _automatic(device).path
-    reason = unavailable_reason(path)
+    reason = _import_reason(path) if path == _probing.get() else unavailable_reason(path, device)
     if reason is not None:
-        raise RuntimeError(f"op path {path!r} is not available here ({reason}); available: {', '.join(available())}")
+        raise RuntimeError(f"op path {path!r} is not available for {device.type} tensors ({reason}); "
+                           f"available: {', '.join(available(device))}")
     return path
 
 
