@@ -30,9 +30,14 @@ def _cases(gen: torch.Generator) -> list[tuple[str, object, object, tuple[torch.
     fd = sum(torch.outer(randn(12), randn(12)) for _ in range(3))  # rank 3, like a radial filter's terms
     f4 = torch.outer(randn(4), randn(4)) + torch.outer(randn(4), randn(4))
     lrelu = dict(up=2, down=2, padding=[11, 10, 11, 10], gain=math.sqrt(2), slope=0.2, clamp=0.8)
+    fu4 = torch.sinc(torch.arange(24, dtype=torch.float64) / 4 - 2.875)
+    fu4 = fu4 / fu4.sum()
+    crop = dict(up=4, down=2, padding=[-2, -5, -2, -5], gain=math.sqrt(2), slope=0.2, clamp=None)
     return [
         ("filtered_lrelu", lambda x, b: filtered_lrelu(x, fu.to(x), fd.to(x), b, **lrelu),
          lambda x, b: filtered_lrelu_ref(x, fu, fd, b, **lrelu), (randn(2, 3, 9, 9), randn(3))),
+        ("filtered_lrelu (up 4, cropped)", lambda x, b: filtered_lrelu(x, fu4.to(x), fu.to(x), b, **crop),
+         lambda x, b: filtered_lrelu_ref(x, fu4, fu, b, **crop), (randn(1, 2, 12, 12), randn(2))),
         ("upfirdn2d", lambda x: upfirdn2d(x, f4.to(x), up=2, padding=[2, 1, 2, 1], gain=4),
          lambda x: upfirdn2d_ref(x, f4, up=2, padding=[2, 1, 2, 1], gain=4), (randn(2, 3, 7, 6),)),
         ("bias_act", lambda x, b: bias_act(x, b, act="lrelu", clamp=0.5),
