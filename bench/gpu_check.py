@@ -1,6 +1,7 @@
 """One command for a GPU machine: parity, speed, peak memory and first-frame latency of every op path.
 
     python bench/gpu_check.py                 # the whole table, ended within --budget seconds
+    python bench/gpu_check.py --out "$OUT"    # the report files where the machine hands them back
     python bench/gpu_check.py --dry-run       # no GPU needed: imports, fixtures, the plan, and a
                                               # rehearsal of the whole pipeline on the CPU
 
@@ -529,11 +530,14 @@ def report(plan: Plan, results: Results, budget: float, elapsed: float) -> tuple
     """The markdown report and its JSON form."""
     env = results.environment[0] if results.environment else None
     timing = {t.cell.key: t for t in results.timing}
+    device_name = env.device_name if env else None
+    if device_name is None and plan.device == "cuda" and torch.cuda.is_available():  # the child died early
+        device_name = torch.cuda.get_device_name()
 
     def cell_ms(config: str, batch: int, precision: str, path: str) -> Timing | None:
         return timing.get(Cell(config, batch, precision, path).key)
 
-    lines = [f"# gpu_check on {env.device_name if env else 'an unknown device'}", ""]
+    lines = [f"# gpu_check on {device_name or 'an unknown device'}", ""]
     if env:
         lines += [f"torch {env.torch}, CUDA {env.cuda}, Triton {env.triton}, Python {env.python}"
                   + (f", {env.memory_gb} GiB, compute capability {env.capability}" if env.memory_gb else ""),
@@ -617,7 +621,7 @@ def report(plan: Plan, results: Results, budget: float, elapsed: float) -> tuple
     if results.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in results.notes] + [""]
 
-    data = dict(gpu=env.device_name if env else None, environment=asdict(env) if env else None, budget_s=budget,
+    data = dict(gpu=device_name, environment=asdict(env) if env else None, budget_s=budget,
                 elapsed_s=elapsed, targets=targets, timing=[asdict(t) for t in results.timing],
                 first_frame=[asdict(f) for f in results.first_frame], parity=parity_rows,
                 skipped=[asdict(s) for s in results.skipped], notes=results.notes)
