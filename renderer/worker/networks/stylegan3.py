@@ -298,12 +298,12 @@ class SynthesisLayer(nn.Module):
 
         dtype = torch.float16 if self.use_fp16 and not force_fp32 and x.device.type == "cuda" else paths.compute_dtype(x.device)
         # Fast CPU path at batch > 1 (training): modulate the input, not one weight copy per sample.
-        fast_cpu = x.device.type == "cpu" and paths.active(x.device) != "reference"
+        fast_cpu = x.device.type == "cpu" and paths.active(x.device) == "cpu"
         modulate_input = fast_cpu and x.shape[0] > 1
         # Fast CPU path at batch 1: large convolutions in bands of rows (peak memory), 1x1 ones as a matmul.
         row_bands = 0
         if fast_cpu and x.shape[0] == 1 and not torch.is_grad_enabled():
-            from torch_utils.ops.cpu.conv import bands_for  # 'cpu' / 'cuda' paths: the CPU ops imported fine
+            from torch_utils.ops.cpu.conv import bands_for  # only on the fast CPU path
 
             row_bands = bands_for(self.out_channels * x.shape[2] * x.shape[3] * torch.empty((), dtype=dtype).element_size())
         x = modulated_conv2d(x.to(dtype), self.weight, styles, padding=self.conv_kernel - 1,
