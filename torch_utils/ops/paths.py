@@ -4,6 +4,8 @@ Op paths:
 - 'reference': plain PyTorch written like the definitions (reference/); any device; the yardstick.
 - 'cpu': polyphase, separable, fused and tiled ops for CPU tensors (cpu/); tensors on other devices
   get the reference ops.
+- 'triton': fused Triton kernels (triton/), the automatic choice for CUDA tensors when Triton can
+  start there; on CPU tensors only in Triton's interpreter (TRITON_INTERPRET=1).
 
 A request chooses its path and precision for the calls inside a block:
 
@@ -31,10 +33,10 @@ import torch
 
 from torch_utils.ops import reference
 
-PATHS = ("reference", "cpu")
+PATHS = ("reference", "cpu", "triton")
 PRECISIONS = ("float32", "bfloat16")
 OPS = ("upfirdn2d", "bias_act", "filtered_lrelu")
-_MODULES = {"cpu": "torch_utils.ops.cpu"}            # optional paths, imported on first use
+_MODULES = {"cpu": "torch_utils.ops.cpu", "triton": "torch_utils.ops.triton"}  # optional paths, imported on first use
 _REFERENCE = {"upfirdn2d": reference.upfirdn2d_ref, "bias_act": reference.bias_act_ref,
               "filtered_lrelu": reference.filtered_lrelu_ref}
 
@@ -58,13 +60,16 @@ def _module(path: str) -> ModuleType | None:
         return None
 
 
-def unavailable_reason(path: str) -> str | None:
-    """Why an op path cannot run here (None if it can)."""
+def unavailable_reason(path: str, device: torch.device | str | None = None) -> str | None:
+    """Why an op path cannot run here, or on tensors on `device` (None if it can)."""
     if path == "reference":
         return None
     if path not in PATHS:
         return f"unknown op path {path!r}; choose one of {', '.join(PATHS)}"
-    return None if _module(path) is not None else _import_errors.get(path, "not importable")
+    module = _module(path)
+    if module is None:
+        return _import_errors.get(path, "not importable")
+    return module.triton_unavailable_reason(device) if path == "triton" else None
 
 
 def available() -> tuple[str, ...]:
@@ -75,6 +80,8 @@ def available() -> tuple[str, ...]:
 def _automatic(device: torch.device) -> str:
     if device.type == "cpu" and "cpu" in available():
         return "cpu"
+    if device.type == "cuda" and unavailable_reason("triton", device) is None:
+        return "triton"
     return "reference"
 
 
