@@ -7,34 +7,30 @@ lives and is not modified in place (its version counter)."""
 
 from __future__ import annotations
 
-import threading
 import weakref
 
 import torch
 
 Taps = tuple[tuple[int, ...], tuple[float, ...]]  # (shape, flat taps)
 
-_lock = threading.Lock()
 _cache: dict[int, tuple[weakref.ref, int, bool, Taps]] = {}
 
 
 def correlation_taps(f: torch.Tensor, flip_filter: bool) -> Taps:
     """The taps the kernels correlate with: the reference convolves (flips the filter) unless
     flip_filter. Returns (shape, taps in row-major order)."""
-    key, version = id(f), f._version
-    with _lock:
-        hit = _cache.get(key)
-        if hit is not None and hit[0]() is f and hit[1] == version and hit[2] == flip_filter:
-            return hit[3]
+    key, version = id(f), f._version  # single dict reads and writes: safe between threads
+    hit = _cache.get(key)
+    if hit is not None and hit[0]() is f and hit[1] == version and hit[2] == flip_filter:
+        return hit[3]
     g = f.detach() if flip_filter else f.detach().flip(list(range(f.ndim)))
     taps = (tuple(f.shape), tuple(g.to(torch.float64).cpu().reshape(-1).tolist()))
-    with _lock:
-        _cache[key] = (weakref.ref(f, lambda _, key=key: _forget(key)), version, flip_filter, taps)
+    _cache[key] = (weakref.ref(f, lambda _, key=key: _forget(key)), version, flip_filter, taps)
     return taps
 
 
 def _forget(key: int) -> None:
-    with _lock:
-        entry = _cache.get(key)
-        if entry is not None and entry[0]() is None:
-            del _cache[key]
+    # A race with a new entry under the same id drops it: that costs one more read of the taps.
+    entry = _cache.get(key)
+    if entry is not None and entry[0]() is None:
+        _cache.pop(key, None)
