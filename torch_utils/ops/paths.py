@@ -6,7 +6,8 @@ Op paths:
   get the reference ops.
 - 'gpu': the same ideas as torch convolutions (gpu/): runs on any device's tensors; the choice for
   MPS, and for CUDA where the Triton kernels cannot start.
-- 'triton': fused Triton kernels (triton/) for CUDA tensors.
+- 'triton': fused Triton kernels (triton/), the automatic choice for CUDA tensors when Triton can
+  start there; on CPU tensors only in Triton's interpreter (TRITON_INTERPRET=1).
 
 A request chooses its path and precision for the calls inside a block:
 
