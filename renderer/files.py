@@ -8,13 +8,14 @@ import secrets
 from pathlib import Path
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o666) -> None:
     """Write `data` to `path` through a temporary file in the same directory (name ending in .tmp),
-    fsync, then rename over `path`; on failure the temporary file is removed and `path` untouched."""
+    fsync, then rename over `path`; on failure the temporary file is removed and `path` untouched.
+    `mode` (less the umask) is the new file's permissions from the moment it exists."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
