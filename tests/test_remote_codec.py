@@ -210,7 +210,7 @@ def test_arrays_need_a_plain_dtype_and_matching_bytes():
 
 def test_malformed_truncated_and_pickled_bytes_are_refused_without_running_code(tmp_path):
     control = tmp_path / "control-marker"
-    pickle.loads(marker_pickle(control))  # the payload is live: unpickling it does write its marker
+    pickle.loads(marker_pickle(control)).close()  # the payload is live: unpickling it does write its marker
     assert control.exists()
 
     marker = tmp_path / "marker"

@@ -210,6 +210,7 @@ class RemoteClient:
         except asyncio.CancelledError:
             pass
         finally:
+            self._loop.run_until_complete(asyncio.sleep(0.01))  # lets closed transports finish closing
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
 

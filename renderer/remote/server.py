@@ -80,6 +80,7 @@ class Server:
         self._inbox: queue.Queue[tuple[str, _Session, object]] = queue.Queue()
         self._session: _Session | None = None
         self._handshakes = 0
+        self._writers: set[asyncio.StreamWriter] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._stopping = threading.Event()
@@ -152,14 +153,14 @@ class Server:
             loop.run_forever()
         finally:
             self._server.close()
-            session = self._session
-            if session is not None:
-                session.writer.close()
+            for writer in self._writers:
+                writer.close()
             for task in asyncio.all_tasks(loop):
                 task.cancel()
             tasks = asyncio.all_tasks(loop)
             if tasks:
                 loop.run_until_complete(asyncio.wait(tasks, timeout=link.CANCEL_WAIT_S))
+            loop.run_until_complete(asyncio.sleep(0.01))  # lets closed transports finish closing
             loop.close()
 
     def _run_work(self) -> None:
@@ -210,27 +211,36 @@ class Server:
     # --- connections ---------------------------------------------------------------------------
 
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            await self._converse(reader, writer)
+        finally:
+            writer.close()
+            self._writers.discard(writer)
+
+    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = _peer_name(writer)
         if self._handshakes >= MAX_HANDSHAKES:
-            writer.close()
             return
         self._handshakes += 1
         try:
             session = await self._handshake(reader, writer, peer)
         except (LinkError, MessageError, OSError) as e:
             log.info("Dropped a connection from %s before it showed a token: %s", peer, e)
-            session = None
+            return
         finally:
             self._handshakes -= 1
         if session is None:
-            writer.close()
             return
         self._inbox.put(("open", session, None))
         log.info("GUI %s connected from %s", session.client or "(unnamed)", peer)
-        reason = await session.run()
-        self._session = None
-        self._inbox.put(("close", session, None))
-        log.info("GUI at %s disconnected: %s", peer, reason)
+        reason = "the server stopped"
+        try:
+            reason = await session.run()
+        finally:
+            self._session = None
+            self._inbox.put(("close", session, None))
+            log.info("GUI at %s disconnected: %s", peer, reason)
 
     async def _handshake(self, reader, writer, peer: str) -> "_Session | None":
         hello, _, _ = await read_message(reader, HANDSHAKE, (Hello,), link.HELLO_MAX_BYTES, link.HANDSHAKE_TIMEOUT_S)
