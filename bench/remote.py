@@ -75,7 +75,7 @@ def demo_image(size: int = SIZE) -> np.ndarray:
 def start_echo_server(image_path: Path, token: str, log_path: Path) -> tuple[subprocess.Popen, int]:
     env = dict(os.environ, VIZ_TOKEN=token, PYTHONPATH=str(ROOT))
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "renderer.remote.echo", "--image", str(image_path)],
+        process = subprocess.Popen([sys.executable, "-m", "renderer.remote.echo", "--port", "0", "--image", str(image_path)],
                                    cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     line = process.stdout.readline()
     if not line.startswith("Listening on 127.0.0.1:"):

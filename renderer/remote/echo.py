@@ -5,7 +5,7 @@ It answers each FrameRequest with one fixed image whose first pixel holds the fi
 so that a reader can tell which request a frame answers, and each JobRequest with its own request
 as the value, after `job_steps` progress reports.
 
-    VIZ_TOKEN=... python -m renderer.remote.echo [--port 5555] [--size 1024] [--image frame.npy]
+    VIZ_TOKEN=... python -m renderer.remote.echo [serve options] [--size 1024] [--image frame.npy]
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ import numpy as np
 
 from renderer.protocol import RenderResult
 from renderer.remote.messages import CancelJob, FrameReply, FrameRequest, JobDone, JobProgress, JobRequest
-from renderer.remote.server import Server, ServeError
-from renderer.remote.tokens import TokenError, token_from
+from renderer.remote.options import add_serve_options, server_from_options
+from renderer.remote.server import ServeError
+from renderer.remote.tls import TlsError
+from renderer.remote.tokens import TokenError
 
 
 class EchoHandler:
@@ -75,24 +77,20 @@ class EchoHandler:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m renderer.remote.echo", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 = any free port (printed)")
-    parser.add_argument("--root", default=".")
+    add_serve_options(parser)
     parser.add_argument("--size", type=int, default=1024, help="side of the grey test frame")
     parser.add_argument("--image", help="a .npy of a uint8 H x W x 3 frame to serve instead")
     parser.add_argument("--render-seconds", type=float, default=0.0)
-    parser.add_argument("--token-file")
-    args = parser.parse_args(argv)
+    options = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    if args.image:
-        image = np.load(args.image, allow_pickle=False)
+    if options.image:
+        image = np.load(options.image, allow_pickle=False)
     else:
-        image = np.full((args.size, args.size, 3), 128, np.uint8)
+        image = np.full((options.size, options.size, 3), 128, np.uint8)
     try:
-        server = Server(EchoHandler(image, args.render_seconds), root=args.root, host=args.host, port=args.port,
-                        token=token_from(args.token_file))
+        server = server_from_options(options, EchoHandler(image, options.render_seconds))
         server.start()
-    except (ServeError, TokenError, OSError) as e:
+    except (ServeError, TokenError, TlsError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(server.banner(), flush=True)
@@ -101,7 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         server.stop()
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
