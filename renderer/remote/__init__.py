@@ -11,6 +11,7 @@ the contract; nothing that can carry code (pickle, marshal, eval, exec) touches 
     tls.py           a self-signed certificate kept across restarts; the client pins its fingerprint
     served_files.py  models under the server's root, and nothing else
     wfile.py         W files that travel as .npy bytes, parsed without pickle
+    options.py       the command-line options of `serve` and `--connect`, and what they build
     echo.py          a stand-in worker (tests, benchmark, checking a tunnel)
 
 The handler. `Server(handler, root=..., port=..., token=...)` hosts one object with four methods,

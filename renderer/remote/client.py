@@ -273,9 +273,7 @@ class RemoteClient:
                 for task in done:
                     task.result()  # raises what ended the link
             finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.wait(tasks, timeout=link.CANCEL_WAIT_S)  # bounded: a cancellation can be lost (3.11 wait_for)
+                await link.finish(tasks)
         finally:
             writer.close()
 

@@ -77,6 +77,17 @@ async def read_message(reader: asyncio.StreamReader, registry: Registry, accept:
     return registry.decode(payload, accept=accept), len(payload) + _HEADER.size, seconds
 
 
+async def finish(tasks: list[asyncio.Task]) -> None:
+    """Cancel `tasks` and wait for them, a bounded time (a cancellation can be lost in 3.11's wait_for);
+    what they raised is taken, so that nothing is reported as never retrieved."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.wait(tasks, timeout=CANCEL_WAIT_S)
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()
+
+
 async def _bounded(read, timeout: float, at_start: bool) -> bytes:
     try:
         return await asyncio.wait_for(read, timeout)

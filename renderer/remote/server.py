@@ -155,11 +155,9 @@ class Server:
             self._server.close()
             for writer in self._writers:
                 writer.close()
-            for task in asyncio.all_tasks(loop):
-                task.cancel()
-            tasks = asyncio.all_tasks(loop)
+            tasks = list(asyncio.all_tasks(loop))
             if tasks:
-                loop.run_until_complete(asyncio.wait(tasks, timeout=link.CANCEL_WAIT_S))
+                loop.run_until_complete(link.finish(tasks))
             loop.run_until_complete(asyncio.sleep(0.01))  # lets closed transports finish closing
             loop.close()
 
@@ -311,9 +309,7 @@ class _Session:
                     reason = str(error)
         finally:
             self.closed.set()
-            for task in tasks:
-                task.cancel()
-            await asyncio.wait(tasks, timeout=link.CANCEL_WAIT_S)  # bounded: a cancellation can be lost (3.11 wait_for)
+            await link.finish(tasks)
             self.writer.close()
         return reason
 
