@@ -16,10 +16,10 @@ def _temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
 
-def _write_temporary(path: Path, data: bytes) -> Path:
+def _write_temporary(path: Path, data: bytes, mode: int = 0o666) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -31,13 +31,14 @@ def _write_temporary(path: Path, data: bytes) -> Path:
     return tmp
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o666) -> None:
     """Write `data` to `path` through a temporary file in the same directory (name ending in .tmp),
-    fsync, then rename over `path`; on failure the temporary file is removed and `path` untouched."""
-    write_atomic_group([(path, data)])
+    fsync, then rename over `path`; on failure the temporary file is removed and `path` untouched.
+    `mode` (less the umask) is the new file's permissions from the moment it exists."""
+    write_atomic_group([(path, data)], mode)
 
 
-def write_atomic_group(files: Sequence[tuple[str | os.PathLike, bytes]]) -> None:
+def write_atomic_group(files: Sequence[tuple[str | os.PathLike, bytes]], mode: int = 0o666) -> None:
     """Write several files that belong together (a PNG and its sidecar): every one is written completely
     to a temporary name first, then they are renamed into place in the order given. A failure before
     the renames leaves every target untouched; a process killed between two renames leaves the first
@@ -46,7 +47,7 @@ def write_atomic_group(files: Sequence[tuple[str | os.PathLike, bytes]]) -> None
     try:
         for path, data in files:
             path = Path(path)
-            written.append((_write_temporary(path, data), path))
+            written.append((_write_temporary(path, data, mode), path))
         for tmp, path in written:
             os.replace(tmp, path)
     except BaseException:

@@ -1,0 +1,145 @@
+"""The files a server serves: models under its root folder, and nothing else.
+
+Every path a GUI names (the model field, Recent, the browser) is the server's, relative to the root
+(an absolute path is accepted only if it lies inside the root). A path that leads outside the root,
+through ".." or through a symbolic link, a file that is not a model, and a folder that is not a
+training run are refused with a ServedPathError that says which.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Any
+
+from renderer.protocol import RenderArgs
+from renderer.remote.messages import DirectoryEntry, DirectoryListing
+
+MODEL_SUFFIXES = (".pkl", ".safetensors", ".pt")
+SNAPSHOT_NAME = re.compile(r"network-snapshot-(\d+)\.(pkl|safetensors)")
+MAX_ENTRIES = 10_000
+
+
+class ServedPathError(ValueError):
+    """A path the server will not open for a GUI."""
+
+
+class ServedFiles:
+    def __init__(self, root: str | os.PathLike) -> None:
+        root_path = Path(root).resolve()
+        if not root_path.is_dir():
+            raise ServedPathError(f"The served folder {root} is not a folder.")
+        self.root = root_path
+
+    def model_path(self, user_path: str) -> Path:
+        """The model file or training run directory that `user_path` names, as an absolute path."""
+        path = self._inside(user_path, "model")
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            raise ServedPathError(f"{user_path}: no such file in the served folder {self.root}") from None
+        if stat.S_ISREG(mode):
+            if path.suffix.lower() not in MODEL_SUFFIXES:
+                raise ServedPathError(f"{user_path}: not a model file (the server opens {', '.join(MODEL_SUFFIXES)} "
+                                      "files and training run folders)")
+            return path
+        if stat.S_ISDIR(mode):
+            if not self._is_run(path):
+                raise ServedPathError(f"{user_path}: a folder without network-snapshot-NNNNNN.pkl or .safetensors "
+                                      "files, so not a training run")
+            return path
+        raise ServedPathError(f"{user_path}: not a regular file or folder")
+
+    def resolve_in(self, message: Any) -> Any:
+        """`message` with the model of every RenderArgs in it resolved (to an absolute path under the
+        root); ServedPathError if one is refused, or if one names a W file (a path on the GUI's machine)."""
+        if isinstance(message, RenderArgs):
+            if message.w_file is not None:
+                raise ServedPathError("A W file path names a file on the GUI's machine; its contents travel with "
+                                      "the request instead.")
+            return message.replace(model=str(self.model_path(message.model))) if message.model else message
+        if isinstance(message, tuple):
+            resolved = tuple(self.resolve_in(v) for v in message)
+            return message if all(a is b for a, b in zip(resolved, message)) else resolved
+        if dataclasses.is_dataclass(message) and not isinstance(message, type):
+            changes = {}
+            for f in dataclasses.fields(message):
+                if f.init:
+                    value = getattr(message, f.name)
+                    resolved = self.resolve_in(value)
+                    if resolved is not value:
+                        changes[f.name] = resolved
+            return dataclasses.replace(message, **changes) if changes else message
+        return message
+
+    def listing(self, user_path: str = "") -> DirectoryListing:
+        """The folders and models in a folder under the root, folders first, by name. Entries whose
+        symbolic links leave the root are left out."""
+        try:
+            folder = self._inside(user_path or ".", "folder")
+            if not folder.is_dir():
+                raise ServedPathError(f"{user_path}: not a folder in the served folder")
+            names = sorted(os.listdir(folder))[:MAX_ENTRIES]
+        except ServedPathError as e:
+            return DirectoryListing(path=user_path, error=str(e))
+        except OSError as e:
+            return DirectoryListing(path=user_path, error=f"{user_path or 'The served folder'}: cannot be listed ({e.strerror})")
+        entries = []
+        for name in names:
+            entry = self._entry(folder / name)
+            if entry is not None:
+                entries.append(entry)
+        entries.sort(key=lambda e: (e.kind == "model", e.name.lower()))
+        relative = folder.relative_to(self.root).as_posix()
+        return DirectoryListing(path="" if relative == "." else relative, entries=tuple(entries))
+
+    def _inside(self, user_path: str, what: str) -> Path:
+        if not user_path or "\x00" in user_path:
+            raise ServedPathError(f"No {what} path given." if not user_path else f"A {what} path with a NUL character.")
+        if user_path.startswith("~"):
+            raise ServedPathError(f"{user_path}: a home folder means nothing here; paths are relative to the served "
+                                  f"folder {self.root}")
+        candidate = Path(user_path) if os.path.isabs(user_path) else self.root / user_path
+        lexical = Path(os.path.normpath(candidate))
+        if not _within(lexical, self.root):
+            raise ServedPathError(f"{user_path}: outside the served folder {self.root}")
+        resolved = lexical.resolve()
+        if not _within(resolved, self.root):
+            raise ServedPathError(f"{user_path}: a symbolic link that leads outside the served folder {self.root}")
+        return resolved
+
+    def _is_run(self, folder: Path) -> bool:
+        """A training run: snapshots there, none of them a link out of the root."""
+        try:
+            snapshots = [folder / n for n in os.listdir(folder) if SNAPSHOT_NAME.fullmatch(n)]
+        except OSError:
+            return False
+        if any(not _within(s.resolve(), self.root) for s in snapshots):
+            raise ServedPathError(f"{folder.relative_to(self.root)}: a snapshot in it is a symbolic link that leads "
+                                  "outside the served folder")
+        return bool(snapshots)
+
+    def _entry(self, path: Path) -> DirectoryEntry | None:
+        if path.name.startswith(".") or not _within(path.resolve(), self.root):
+            return None
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        if stat.S_ISDIR(info.st_mode):
+            try:
+                kind = "run" if self._is_run(path) else "folder"
+            except ServedPathError:
+                return None
+            return DirectoryEntry(name=path.name, kind=kind, modified=info.st_mtime)
+        if stat.S_ISREG(info.st_mode) and path.suffix.lower() in MODEL_SUFFIXES:
+            return DirectoryEntry(name=path.name, kind="model", size=info.st_size, modified=info.st_mtime)
+        return None
+
+
+def _within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+

@@ -1,0 +1,158 @@
+"""What a server opens for a GUI: models under its root and nothing else; W files parsed from bytes
+without pickle."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from renderer.protocol import RenderArgs
+from renderer.remote.messages import FrameRequest, JobRequest
+from renderer.remote.served_files import ServedFiles, ServedPathError
+from renderer.remote.wfile import MAX_W_FILE_BYTES, WFileError, parse_w_file, read_w_file
+from tests.remote_support import WritesMarker
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """root/ with models, a run, a plain folder, a text file; secret/ beside it with a model."""
+    root, outside = tmp_path / "root", tmp_path / "secret"
+    (root / "models").mkdir(parents=True)
+    (root / "runs" / "00001").mkdir(parents=True)
+    (root / "empty").mkdir()
+    outside.mkdir()
+    (root / "models" / "a.pkl").write_bytes(b"\x80\x04.")
+    (root / "models" / "b.safetensors").write_bytes(b"x" * 10)
+    (root / "models" / "notes.txt").write_text("hello")
+    (root / "runs" / "00001" / "network-snapshot-000040.pkl").write_bytes(b"\x80\x04.")
+    (outside / "stolen.pkl").write_bytes(b"\x80\x04.")
+    (root / "models" / "inside-link.pkl").symlink_to(root / "models" / "a.pkl")
+    (root / "models" / "leak.pkl").symlink_to(outside / "stolen.pkl")
+    (root / "leak-dir").symlink_to(outside)
+    return root, outside
+
+
+def test_models_and_runs_under_the_root_resolve(tree):
+    root, _ = tree
+    files = ServedFiles(root)
+    assert files.model_path("models/a.pkl") == root / "models" / "a.pkl"
+    assert files.model_path(str(root / "models" / "b.safetensors")) == root / "models" / "b.safetensors"
+    assert files.model_path("runs/00001") == root / "runs" / "00001"
+    assert files.model_path("models/./../models/inside-link.pkl") == root / "models" / "a.pkl"
+
+
+@pytest.mark.parametrize("path, words", [
+    ("../secret/stolen.pkl", "outside the served folder"),
+    ("models/../../secret/stolen.pkl", "outside the served folder"),
+    ("/etc/passwd", "outside the served folder"),
+    ("models/leak.pkl", "symbolic link"),
+    ("leak-dir/stolen.pkl", "symbolic link"),
+    ("models/notes.txt", "not a model file"),
+    ("empty", "not a training run"),
+    ("models/missing.pkl", "no such file"),
+    ("~/model.pkl", "home folder"),
+    ("", "No model path"),
+    ("models/a.pkl\x00.txt", "NUL"),
+])
+def test_paths_that_leave_the_root_or_are_not_models_are_refused(tree, path, words):
+    root, _ = tree
+    with pytest.raises(ServedPathError, match=words):
+        ServedFiles(root).model_path(path)
+
+
+def test_a_run_whose_snapshot_links_outside_is_refused(tree):
+    root, outside = tree
+    run = root / "runs" / "00002"
+    run.mkdir()
+    (run / "network-snapshot-000080.pkl").symlink_to(outside / "stolen.pkl")
+    with pytest.raises(ServedPathError, match="symbolic link"):
+        ServedFiles(root).model_path("runs/00002")
+    assert "00002" not in [e.name for e in ServedFiles(root).listing("runs").entries]
+
+
+def test_listing_shows_folders_runs_and_models_and_nothing_that_leaves(tree):
+    root, _ = tree
+    files = ServedFiles(root)
+    top = files.listing("")
+    assert top.error is None and top.path == ""
+    assert [(e.name, e.kind) for e in top.entries] == [("empty", "folder"), ("models", "folder"), ("runs", "folder")]
+    models = files.listing("models")
+    assert [(e.name, e.kind) for e in models.entries] == [("a.pkl", "model"), ("b.safetensors", "model"),
+                                                          ("inside-link.pkl", "model")]
+    assert models.entries[1].size == 10
+    assert [(e.name, e.kind) for e in files.listing("runs").entries] == [("00001", "run")]
+    for bad in ("..", "leak-dir", "/", "models/a.pkl"):
+        listing = files.listing(bad)
+        assert listing.error and not listing.entries
+
+
+def test_requests_get_their_models_resolved_and_w_paths_refused(tree):
+    root, _ = tree
+    files = ServedFiles(root)
+    request = files.resolve_in(FrameRequest(1, RenderArgs(model="models/a.pkl")))
+    assert request.args.model == str(root / "models" / "a.pkl")
+    job = files.resolve_in(JobRequest(2, FrameRequest(3, RenderArgs(model="runs/00001"))))
+    assert job.request.args.model == str(root / "runs" / "00001")
+    with pytest.raises(ServedPathError, match="outside"):
+        files.resolve_in(JobRequest(2, FrameRequest(3, RenderArgs(model="../secret/stolen.pkl"))))
+    with pytest.raises(ServedPathError, match="W file"):
+        files.resolve_in(FrameRequest(1, RenderArgs(model="models/a.pkl", w_file="/home/me/w.npy")))
+    untouched = FrameRequest(1, RenderArgs())
+    assert files.resolve_in(untouched) is untouched
+
+
+# --- W files -------------------------------------------------------------------------------------
+
+
+def npy_bytes(array: np.ndarray, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, **kwargs)
+    return buffer.getvalue()
+
+
+def test_a_w_file_parses_to_float32(tmp_path):
+    w = np.random.default_rng(0).standard_normal((16, 8))
+    assert np.array_equal(parse_w_file(npy_bytes(w)), w.astype(np.float32))
+    assert parse_w_file(npy_bytes(np.asfortranarray(w.astype(">f4")))).tolist() == w.astype(np.float32).tolist()
+    path = tmp_path / "w.npy"
+    np.save(path, w.astype(np.float16))
+    assert parse_w_file(read_w_file(path)).dtype == np.float32
+
+
+def test_w_files_that_are_not_plain_float_arrays_are_refused(tmp_path):
+    marker = tmp_path / "marker"
+    pickled_array = npy_bytes(np.array([WritesMarker(marker)], dtype=object), allow_pickle=True)
+    good = npy_bytes(np.zeros((4, 4), np.float32))
+    lying_header = good.replace(b"(4, 4)", b"(400000, 400000)".ljust(6))  # claims far more data than it holds
+    cases = {
+        "float16, float32 or float64": pickled_array,
+        "float16, float32 or float64 ": npy_bytes(np.zeros(3, np.int64)),
+        "not a .npy": pickle.dumps(WritesMarker(marker)),
+        "not a .npy ": b"PK\x03\x04" + b"\x00" * 40,  # an .npz (zip)
+        "truncated": good[:-4],
+        "holds": lying_header,
+        "NaN": npy_bytes(np.array([1.0, np.nan], np.float32)),
+        "axes": npy_bytes(np.zeros((1, 1, 1, 1), np.float32)),
+        "at most": b"\x93NUMPY" + bytes(MAX_W_FILE_BYTES),
+    }
+    for words, data in cases.items():
+        with pytest.raises(WFileError, match=words.strip()):
+            parse_w_file(data)
+    assert not marker.exists()
+
+
+def test_reading_a_w_file_checks_size_first(tmp_path):
+    big = tmp_path / "big.npy"
+    with open(big, "wb") as f:
+        f.truncate(MAX_W_FILE_BYTES + 1)
+    with pytest.raises(WFileError, match="at most"):
+        read_w_file(big)
+    with pytest.raises(WFileError, match="Cannot read"):
+        read_w_file(tmp_path / "missing.npy")
+    os.symlink(big, tmp_path / "link.npy")
+    with pytest.raises(WFileError, match="at most"):
+        read_w_file(tmp_path / "link.npy")
