@@ -22,7 +22,7 @@ from renderer.conventions import IDENTITY, Matrix3, WeightedSeeds
 
 NOISE_MODES = ("const", "random", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-OP_PATHS = ("auto", "reference", "cpu")
+OP_PATHS = ("auto", "reference", "cpu", "gpu", "triton")
 PRECISIONS = ("float32", "bfloat16")
 
 
@@ -33,7 +33,7 @@ class RenderArgs:
     device: str = "auto"                  # auto = CUDA, else MPS, else CPU; or "cuda:1" etc.
     op_path: str = "auto"                 # custom-op implementation; auto = fastest available
     precision: str = "float32"            # "bfloat16" is a labelled low-precision preview
-    force_fp32: bool = True               # official fp16 layers off (fp16 only ever runs on CUDA)
+    force_fp32: bool = False              # True: the official fp16 layers in float32 (fp16 only ever runs on CUDA)
 
     # Latent: weighted seeds (renderer.conventions.weighted_seeds), or an explicit W from a .npy file.
     latent: WeightedSeeds = ((0, 1.0),)
@@ -115,7 +115,9 @@ class RenderResult:
     model: ModelInfo = field(default_factory=ModelInfo)
     render_time: float = 0.0              # seconds, in the renderer
     device: str = ""                      # e.g. "cpu", "cuda:0 (NVIDIA H100)"
-    op_path: str = ""                     # the op path that ran: "reference", "cpu", ...
+    op_path: str = ""                     # the op path that ran: "reference", "cpu", "gpu", "triton"
+    op_path_note: str | None = None       # why faster paths were not used (e.g. "triton: no C compiler")
+    fp16_layers: int = 0                  # layers that ran in float16 (the official fp16 layers, on CUDA)
     precision: str = "float32"
     error: str | None = None              # what went wrong, in words for the user
     message: str | None = None            # something the user should know (renderer restarted, ...)

@@ -336,3 +336,21 @@ def test_changing_model_returns_the_old_frames_free_memory(tiny_model, tiny_sg2_
         result = r.render(RenderArgs(model=str(model), latent=((1, 1.0),)))
         assert result.error is None
         assert len(calls) == expected
+
+
+def test_the_frame_says_how_many_fp16_layers_ran(tiny_model):
+    """The official fp16 layers run in float16 only on CUDA and never with force_fp32; the result says
+    how many ran (none here, on the CPU), and fp16_layers counts what would run on CUDA."""
+    import torch
+
+    from renderer.worker.models import load_generator
+    from renderer.worker.render import fp16_layers
+
+    G = load_generator(tiny_model)
+    built = sum(1 for m in G.synthesis.modules() if getattr(m, "use_fp16", False))
+    assert built > 0
+    assert fp16_layers(G, torch.device("cuda"), force_fp32=False) == built
+    assert fp16_layers(G, torch.device("cuda"), force_fp32=True) == 0
+    assert fp16_layers(G, torch.device("cpu"), force_fp32=False) == 0
+    result = Renderer().render(RenderArgs(model=str(tiny_model)))
+    assert result.error is None and result.fp16_layers == 0 and result.op_path_note is None

@@ -21,7 +21,7 @@ class PerformanceWidget:
         self.device = viz.options.device
         self.op_path = "auto"
         self.precision = "float32"
-        self.force_fp32 = True
+        self.force_fp32 = False                 # the official fp16 layers run in float16 on CUDA
 
     def contribute(self, args: RenderArgs) -> RenderArgs:
         return args.replace(device=self.device, op_path=self.op_path, precision=self.precision,
@@ -59,12 +59,16 @@ class PerformanceWidget:
             viz.restart_renderer(in_process=not own)
         imgui_utils.help_marker("In this process the GUI imports torch and a renderer crash takes it down.")
         _, self.force_fp32 = checkbox("Force fp32", self.force_fp32)
-        imgui_utils.help_marker("Run the official fp16 layers in float32 (fp16 only ever runs on CUDA).")
+        imgui_utils.help_marker("Run the official fp16 layers in float32 too. fp16 only ever runs on CUDA, in the "
+                                "layers the model was built with it (the highest num_fp16_res resolutions).")
         self.device = self._combo("Device", self.device, DEVICES)
         self.op_path = self._combo("Op path", self.op_path, OP_PATHS)
         self.precision = self._combo("Precision", self.precision, PRECISIONS, PRECISION_LABELS)
         result = viz.result
-        imgui.text_disabled(f"Running on {result.device or '?'}, ops: {result.op_path or '?'}, {result.precision}")
+        fp16 = f", float16 in {result.fp16_layers} layers" if result.fp16_layers else ""
+        imgui.text_disabled(f"Running on {result.device or '?'}, ops: {result.op_path or '?'}, {result.precision}{fp16}")
+        if result.op_path_note:
+            imgui.text_wrapped(f"Faster op paths skipped: {result.op_path_note}")
 
     @staticmethod
     def _combo(label: str, value: str, options, labels: dict[str, str] | None = None) -> str:

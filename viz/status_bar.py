@@ -32,7 +32,8 @@ class StatusBar:
                  | imgui.WindowFlags_.no_scroll_with_mouse)
         imgui.begin("Status", None, flags)
         result = viz.result
-        right = f"render {result.render_time * 1e3:.0f} ms | {result.device or '-'} | ops {result.op_path or '-'}"
+        fp16 = ", fp16" if result.fp16_layers else ""
+        right = f"render {result.render_time * 1e3:.0f} ms | {result.device or '-'} | ops {result.op_path or '-'}{fp16}"
         if viz.texture.width:
             right = f"{viz.texture.width}x{viz.texture.height} | " + right
         right_width = imgui.calc_text_size(right).x

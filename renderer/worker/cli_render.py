@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help=f"{', '.join(DEVICES)} or cuda:N (default auto)")
     p.add_argument("--op-path", choices=OP_PATHS, default="auto")
     p.add_argument("--precision", choices=PRECISIONS, default="float32")
+    p.add_argument("--force-fp32", action="store_true", help="run the official fp16 layers in float32 too (CUDA)")
     p.add_argument("--out", required=True, help="output PNG (a .json with the render state is written beside it)")
     return p
 
@@ -48,7 +49,7 @@ def args_from_cli(ns: argparse.Namespace, img_resolution: int | None = None) -> 
     if ns.round and img_resolution:
         translate = round_translation(translate, img_resolution)
     return RenderArgs(
-        model=ns.model, device=ns.device, op_path=ns.op_path, precision=ns.precision,
+        model=ns.model, device=ns.device, op_path=ns.op_path, precision=ns.precision, force_fp32=ns.force_fp32,
         latent=((ns.seed, 1.0),), class_idx=ns.class_idx, trunc_psi=ns.psi, trunc_cutoff=ns.cutoff,
         noise_mode=ns.noise_mode, noise_seed=ns.noise_seed,
         input_transform=as_matrix3(user_transform(translate, ns.rotate)), untransform=ns.untransform,

@@ -133,6 +133,14 @@ def request_scope(args: RenderArgs) -> "contextlib.AbstractContextManager[tuple[
         yield device, label, op_path
 
 
+def fp16_layers(G: nn.Module, device: torch.device, force_fp32: bool) -> int:
+    """How many of the network's layers run in float16 on `device` (the official fp16 layers: CUDA only,
+    never with force_fp32)."""
+    if force_fp32 or device.type != "cuda":
+        return 0
+    return sum(1 for m in G.synthesis.modules() if getattr(m, "use_fp16", False))
+
+
 def _is_out_of_memory(e: BaseException) -> bool:
     return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and "out of memory" in str(e).lower())
 
@@ -178,6 +186,9 @@ class Renderer:
             self._last_model = (args.model, str(device))
         result.model = model.info
         notes: list[str] = [result.message] if result.message else []
+        _, skipped = paths.explain(device)
+        result.op_path_note = "; ".join(skipped) if skipped and args.op_path == "auto" else None
+        result.fp16_layers = fp16_layers(model.G, device, args.force_fp32)
         if paths.compute_dtype(device) == torch.bfloat16:
             result.precision = "bfloat16 (low-precision preview)"
         elif args.precision != "float32":
