@@ -354,3 +354,30 @@ def test_the_frame_says_how_many_fp16_layers_ran(tiny_model):
     assert fp16_layers(G, torch.device("cpu"), force_fp32=False) == 0
     result = Renderer().render(RenderArgs(model=str(tiny_model)))
     assert result.error is None and result.fp16_layers == 0 and result.op_path_note is None
+
+
+def test_a_slow_to_start_path_warms_in_the_background_while_frames_use_the_next(tiny_model, monkeypatch):
+    """Triton compiles per shape at first use. A newly loaded model's frames do not wait for it: the
+    kernels are compiled by one synthesis pass in a thread, and frames use the next path of the
+    automatic choice until then. Shown with the CPU path standing in for a slow-to-start one."""
+    import renderer.worker.render as render_module
+
+    monkeypatch.setattr(render_module, "SLOW_START_PATHS", ("cpu",))
+    renderer = Renderer()
+    args = RenderArgs(model=str(tiny_model), device="cpu")
+    first = renderer.render(args)
+    assert first.error is None and first.op_path == "reference" and "in the background" in first.message
+    for thread in list(renderer.warmup._running.values()):
+        thread.join(120)
+    warm = renderer.render(args.replace(latent=((1, 1.0),)))
+    assert warm.error is None and warm.op_path == "cpu" and not warm.message
+
+    # A warm-up that failed (its outcome recorded as the reason) leaves the frames on the next path.
+    failing = Renderer()
+    failing.render(args)
+    for thread in list(failing.warmup._running.values()):
+        thread.join(120)
+    monkeypatch.setattr(failing.warmup, "_done", {key: "RuntimeError: the compiler gave up"
+                                                  for key in failing.warmup._done})
+    after = failing.render(args.replace(latent=((2, 1.0),)))
+    assert after.error is None and after.op_path == "reference" and "the compiler gave up" in after.message

@@ -9,7 +9,9 @@ as RenderResult.error.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +135,48 @@ def request_scope(args: RenderArgs) -> "contextlib.AbstractContextManager[tuple[
         yield device, label, op_path
 
 
+SLOW_START_PATHS = ("triton",)   # paths that compile kernels for each shape at first use
+
+
+class KernelWarmup:
+    """Compiles a slow-to-start op path's kernels for a model's shapes in a background thread (one
+    synthesis pass on that path), so that a newly loaded model's first frames need not wait for the
+    compiler: until it is done they render on the next path of the automatic choice."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple, str | None] = {}      # key -> None (ready) or the failure
+        self._running: dict[tuple, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    def ready(self, key: tuple) -> bool:
+        with self._lock:
+            return key in self._done
+
+    def start(self, key: tuple, work: Callable[[], None]) -> None:
+        """Run work() once for `key` in a thread (no-op if it runs or ran)."""
+        with self._lock:
+            if key in self._done or key in self._running:
+                return
+
+            def run() -> None:
+                try:
+                    work()
+                    outcome = None
+                except Exception as e:  # a failed warm-up leaves the frames on the path that works
+                    outcome = f"{type(e).__name__}: {e}"
+                with self._lock:
+                    self._done[key] = outcome
+                    self._running.pop(key, None)
+
+            thread = threading.Thread(target=run, name=f"warm-{key[-1]}", daemon=True)
+            self._running[key] = thread
+            thread.start()
+
+    def failure(self, key: tuple) -> str | None:
+        with self._lock:
+            return self._done.get(key)
+
+
 def fp16_layers(G: nn.Module, device: torch.device, force_fp32: bool) -> int:
     """How many of the network's layers run in float16 on `device` (the official fp16 layers: CUDA only,
     never with force_fp32)."""
@@ -150,6 +194,7 @@ class Renderer:
 
     def __init__(self, models: ModelCache | None = None) -> None:
         self.models = models if models is not None else ModelCache()
+        self.warmup = KernelWarmup()
         self._last_model: tuple[str, str] | None = None
 
     def render(self, args: RenderArgs, stamp: int = 0) -> RenderResult:
@@ -194,8 +239,46 @@ class Renderer:
         elif args.precision != "float32":
             result.precision = "float32"
             notes.append(f"{args.precision} preview is not supported on {device.type}; rendered in float32.")
-        G = model.G
+        with self._while_warming(args, model, device, result, notes):
+            self._render_frame(args, model, device, result, notes)
 
+    @contextlib.contextmanager
+    def _while_warming(self, args: RenderArgs, model: LoadedModel, device: torch.device, result: RenderResult,
+                       notes: list[str]):
+        """On an automatically chosen slow-to-start path, warm its kernels for this model in the
+        background and render on the next path until they are ready."""
+        path = result.op_path
+        if args.op_path != "auto" or path not in SLOW_START_PATHS:
+            yield
+            return
+        key = (str(model.file), model.file_state, str(device), path)
+        if self.warmup.ready(key):
+            failure = self.warmup.failure(key)
+            if failure is not None:
+                result.op_path = paths.next_path(device, path)
+                notes.append(f"The {path} kernels failed for this model ({failure}); using {result.op_path}.")
+                with paths.selected(result.op_path, args.precision):
+                    yield
+                return
+            yield
+            return
+        G, num_ws, w_dim = model.G, model.G.num_ws, model.G.w_dim
+
+        def warm() -> None:
+            with torch.no_grad(), paths.selected(path, args.precision):
+                G.synthesis(torch.zeros([1, num_ws, w_dim], device=device), noise_mode="const",
+                            force_fp32=args.force_fp32)
+
+        self.warmup.start(key, warm)
+        result.op_path = paths.next_path(device, path)
+        notes.append(f"Compiling the {path} kernels for this model in the background (once; cached on disk); "
+                     f"frames use {result.op_path} until they are ready.")
+        with paths.selected(result.op_path, args.precision):
+            yield
+
+    def _render_frame(self, args: RenderArgs, model: LoadedModel, device: torch.device, result: RenderResult,
+                      notes: list[str]) -> None:
+        G = model.G
         with torch.no_grad():
             ws = frame_ws(G, args, device, notes)
             result.w = ws[0].float().cpu().numpy()

@@ -214,6 +214,17 @@ def active(device: torch.device | str = "cpu") -> str:
     return path
 
 
+def next_path(device: torch.device | str, after: str) -> str:
+    """The path the automatic choice for `device` would take if `after` could not run: the next path of
+    its chain that can start there, else 'reference' (a frame can use it while `after` warms up)."""
+    device = torch.device(device)
+    chain = CHAINS.get(device.type, ())
+    for path in chain[chain.index(after) + 1:] if after in chain else ():
+        if unavailable_reason(path, device) is None:
+            return path
+    return "reference"
+
+
 def explain(device: torch.device | str = "cpu") -> tuple[str, list[str]]:
     """(the op path for tensors on `device`, why each faster path of the automatic choice was
     skipped, e.g. ['triton: no C compiler found']); nothing was skipped when a path is forced."""
