@@ -154,6 +154,7 @@ class ClipExport:
         self.job = job
         self.spec = spec
         self.output: Path | None = None
+        self.rendered_with: tuple[str, str] | None = None   # (op path, precision) of the first frame
         self.error: str | None = None
         self.cancelled = False
         self._writer = ClipWriter(spec)
@@ -186,13 +187,13 @@ class ClipExport:
         if self._closed:
             return
         for out in self.job.take_outputs():
-            self._frames.put(out.image)
+            self._take(out)
         if self.error is not None and not self.job.done:
             self.job.cancel()
         if not self.job.done:
             return
         for out in self.job.take_outputs():
-            self._frames.put(out.image)
+            self._take(out)
         self._frames.put(None)
         self._thread.join()
         self._closed = True
@@ -206,6 +207,11 @@ class ClipExport:
             self.output = self._writer.finish()
         except ClipWriteError as e:
             self.error = str(e)
+
+    def _take(self, frame) -> None:
+        if self.rendered_with is None:
+            self.rendered_with = (frame.op_path, frame.precision)
+        self._frames.put(frame.image)
 
     def cancel(self) -> None:
         self.job.cancel()

@@ -267,6 +267,8 @@ class ClipFrame:
     """One rendered frame of a clip job, in order (an output of the job, not its result)."""
     index: int
     image: np.ndarray                     # uint8 H x W x 3, native size
+    op_path: str = ""                     # what rendered it (RenderResult.op_path, .precision)
+    precision: str = ""
 
 
 # The average spectrum's result is renderer.spectra.AverageSpectrum (numpy data the client can

@@ -33,6 +33,7 @@ class ClipWidget:
         self.job: ClipExport | None = None
         self.last_output: str | None = None
         self.last_spec: ClipSpec | None = None  # of the latest export started
+        self.last_rendered_with: tuple[str, str] | None = None  # (op path, precision) of the last clip
 
     # Frames -------------------------------------------------------------------------------
 
@@ -94,6 +95,7 @@ class ClipWidget:
             self.viz.note(f"clip export failed: {job.error}")
         elif job.output:
             self.last_output = str(job.output)
+            self.last_rendered_with = job.rendered_with
             self.viz.note(f"exported {job.output}")
         else:
             self.viz.note("clip export cancelled")

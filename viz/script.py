@@ -207,6 +207,7 @@ class ScriptRunner:
         state["child_processes"] = [[p.pid, " ".join(p.cmdline())] for p in psutil.Process().children(recursive=True)]
         spec = viz.clip.last_spec
         state["last_clip_base"] = dataclasses.asdict(spec.base) if spec is not None else None
+        state["last_clip_rendered_with"] = viz.clip.last_rendered_with
         np.save(path.with_suffix(".screen.npy"), viz.read_pixels())
         if result.image is not None:
             np.save(path.with_suffix(".image.npy"), result.image)

@@ -226,7 +226,8 @@ def clip_frames(spec: ClipSpec, models: ModelCache) -> JobRun:
         result = renderer.render(frame_args(spec, index), stamp=index)
         if result.error is not None:
             raise JobFailed(f"Frame {index + 1} of {spec.num_frames}: {result.error}")
-        yield Step(index + 1, spec.num_frames, ClipFrame(index=index, image=result.image))
+        yield Step(index + 1, spec.num_frames, ClipFrame(index=index, image=result.image, op_path=result.op_path,
+                                                         precision=result.precision))
     return spec.out_path
 
 

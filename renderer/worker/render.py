@@ -238,7 +238,8 @@ class Renderer:
             result.precision = "bfloat16 (low-precision preview)"
         elif args.precision != "float32":
             result.precision = "float32"
-            notes.append(f"{args.precision} preview is not supported on {device.type}; rendered in float32.")
+            notes.append(f"The {args.precision} preview is not available: {paths.bfloat16_unsupported_reason(device)}; "
+                         "rendered in float32.")
         with self._while_warming(args, model, device, result, notes):
             self._render_frame(args, model, device, result, notes)
 

@@ -265,9 +265,22 @@ def active_precision() -> str:
     return _selection.get().precision
 
 
+def bfloat16_unsupported_reason(device: torch.device) -> str | None:
+    """Why the bfloat16 preview cannot run fast on `device` (None if it can): on a CPU, torch's
+    convolutions need bfloat16 instructions (AVX-512 BF16 or AMX) or they fall back to a slow loop."""
+    if device.type == "cuda":
+        return None
+    if device.type == "cpu":
+        if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return None
+        return "this CPU has no bfloat16 instructions (AVX-512 BF16 or AMX) for torch's convolutions"
+    return f"not supported on {device.type}"
+
+
 def compute_dtype(device: torch.device) -> torch.dtype:
-    """The dtype the generators compute in on `device` under the selected precision."""
-    if active_precision() == "bfloat16" and device.type in ("cpu", "cuda"):
+    """The dtype the generators compute in on `device` under the selected precision (the bfloat16
+    preview only where it runs fast: bfloat16_unsupported_reason)."""
+    if active_precision() == "bfloat16" and bfloat16_unsupported_reason(device) is None:
         return torch.bfloat16
     return torch.float32
 
