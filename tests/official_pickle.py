@@ -38,10 +38,11 @@ class GlobalName:
 
 @dataclass
 class Call:
-    """Pickles as REDUCE: `func(*args)` at load time."""
+    """Pickles as REDUCE: `func(*args)` at load time, then BUILD with `state` if it is not None."""
 
     func: "GlobalName | Call"
     args: tuple = ()
+    state: Any = None
 
     def __call__(self, *args: Any) -> Any:  # so that a Call can itself be the callable of a Call
         raise RuntimeError("a Call only describes a call in a pickle stream")
@@ -49,6 +50,13 @@ class Call:
 
 class EasyDictValue(dict):
     """Pickles as a `dnnlib.util.EasyDict` (NEWOBJ, then its items), as training kwargs are."""
+
+
+@dataclass(eq=False)
+class TFNetworkValue:
+    """Pickles as a legacy `dnnlib.tflib.network.Network`: NEWOBJ, then BUILD with its state dict."""
+
+    state: dict
 
 
 @dataclass(eq=False)
@@ -76,6 +84,7 @@ class Persistent:
 
 RECONSTRUCT = GlobalName("torch_utils.persistence", "_reconstruct_persistent_obj")
 EASYDICT = GlobalName("dnnlib.util", "EasyDict")
+TF_NETWORK = GlobalName("dnnlib.tflib.network", "Network")
 
 
 def _hyperparameter(value: Any) -> Any:
@@ -192,13 +201,21 @@ class OfficialPickler(pickle._Pickler):
             self.memoize(obj)
             self._batch_setitems(iter(obj.items()))
             return
+        if type(obj) is TFNetworkValue:
+            self.save(TF_NETWORK)
+            self.save(())
+            self.write(pickle.NEWOBJ)
+            self.memoize(obj)
+            self.save(obj.state)
+            self.write(pickle.BUILD)
+            return
         super().save(obj, save_persistent_id)
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, Persistent):
             return (RECONSTRUCT, (obj.meta(),))
         if isinstance(obj, Call):
-            return (obj.func, tuple(obj.args))
+            return (obj.func, tuple(obj.args), obj.state)
         return NotImplemented
 
 
