@@ -202,6 +202,9 @@ class OfficialPickler(pickle._Pickler):
             self._batch_setitems(iter(obj.items()))
             return
         if type(obj) is TFNetworkValue:
+            if self.memo.get(id(obj)):
+                self.write(self.get(self.memo[id(obj)][0]))
+                return
             self.save(TF_NETWORK)
             self.save(())
             self.write(pickle.NEWOBJ)
@@ -249,3 +252,16 @@ def legacy_storage_blob(dtype_name: str, declared_numel: int, data: bytes) -> by
     out.write(struct.pack("<q", declared_numel))
     out.write(data)
     return out.getvalue()
+
+
+# --- Raw opcode streams, for files no pickler would write -----------------------------------------
+
+def short_str(text: str) -> bytes:
+    """SHORT_BINUNICODE: a string of at most 255 bytes."""
+    data = text.encode()
+    return pickle.SHORT_BINUNICODE + bytes([len(data)]) + data
+
+
+def stack_global(module: str, name: str) -> bytes:
+    """STACK_GLOBAL for module.name (protocol 4 and later)."""
+    return short_str(module) + short_str(name) + pickle.STACK_GLOBAL

@@ -15,19 +15,11 @@ import torch
 from renderer.worker.model_records import module_tree
 from renderer.worker.models import ModelLoadError, load_generator
 from tests.official_pickle import (
-    Call, GlobalName, dumps, legacy_storage_blob, snapshot, to_persistent, write_official_pickle,
+    Call, GlobalName, dumps, legacy_storage_blob, short_str, snapshot, stack_global, to_persistent,
+    write_official_pickle,
 )
 from torch_utils import persistence
 from torch_utils.persistence import load_pickle
-
-
-def short_str(text: str) -> bytes:
-    data = text.encode()
-    return pickle.SHORT_BINUNICODE + bytes([len(data)]) + data
-
-
-def stack_global(module: str, name: str) -> bytes:
-    return short_str(module) + short_str(name) + pickle.STACK_GLOBAL
 
 
 def touch_payloads(marker) -> dict[str, Call]:
@@ -266,3 +258,27 @@ def test_easydict_becomes_a_plain_dict(tmp_path, small_sg2):
     kwargs = content["training_set_kwargs"]
     assert type(kwargs) is persistence.EasyDict and isinstance(kwargs, dict) and kwargs["max_size"] == 1000
     assert isinstance(module_tree(content["G_ema"]).init_kwargs["mapping_kwargs"], dict)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_numpy_values_and_bytes_of_every_protocol(protocol, tmp_path):
+    """What numpy's own reduction and Python's pickler write: protocol 2 spells bytes as
+    _codecs.encode and sets as __builtin__.set, protocol 5 arrays as _frombuffer (the hostile
+    forms of each are in tests/hostile_corpus.py)."""
+    values = {"float": np.float64(1.5), "flag": np.bool_(True), "ints": np.arange(6, dtype=np.int64).reshape(2, 3),
+              "floats": np.linspace(0, 1, 5, dtype=np.float32), "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+              "big_endian": np.arange(3, dtype=">f4"), "bytes": b"\x00\xff\x80" * 3, "set": {1, 2}}
+    path = tmp_path / "values.pkl"
+    path.write_bytes(pickle.dumps(values, protocol=protocol))
+    data = path.read_bytes()
+    if protocol == 2:
+        assert b"_codecs\nencode" in data and b"__builtin__\nset" in data
+    if protocol == 5:
+        assert b"_frombuffer" in data
+    loaded = load_pickle(path)
+    assert loaded.keys() == values.keys()
+    for key, value in values.items():
+        if isinstance(value, np.ndarray):
+            assert loaded[key].dtype == value.dtype.newbyteorder("=") and np.array_equal(loaded[key], value), key
+        else:
+            assert loaded[key] == value and type(loaded[key]) is type(value), key

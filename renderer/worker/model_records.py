@@ -146,8 +146,8 @@ def module_tree(obj: PersistentObject) -> ModuleRecord:
             children[name] = visit(child, child_path, depth + 1)
         init_args = state.get("_init_args") or ()
         if not isinstance(init_args, (list, tuple)):
-            raise MalformedFile(f"the positional constructor arguments of {where} are a {type(init_args).__name__}, "
-                                "not a list; the file is damaged")
+            raise MalformedFile(f"the positional constructor arguments of {where} are of type "
+                                f"{type(init_args).__name__}, not a list; the file is damaged")
         init_kwargs = _as_dict(state.get("_init_kwargs"), f"the constructor arguments of {where}")
         return ModuleRecord(o.class_name, tensors, children, tuple(init_args), init_kwargs, o.source_family)
 
