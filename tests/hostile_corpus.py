@@ -16,6 +16,7 @@ import io
 import json
 import os
 import pickle
+import re
 import struct
 import sys
 import zipfile
@@ -30,7 +31,7 @@ import torch
 from renderer.worker.models import save_generator
 from renderer.worker.networks import build_generator
 from tests.official_pickle import (
-    Call, EasyDictValue, GlobalName, TFNetworkValue, dumps, legacy_storage_blob, short_str, snapshot, stack_global,
+    Call, GlobalName, TFNetworkValue, code_payloads, dumps, legacy_storage_blob, short_str, snapshot, stack_global,
     to_persistent,
 )
 
@@ -97,43 +98,19 @@ def in_kwargs(value: Any) -> dict:
 
 # --- Code execution ------------------------------------------------------------------------------
 
-def _payloads(marker: Path) -> dict[str, Call]:
-    code = f"open({str(marker)!r}, 'w').close()"
-    return {
-        "os_system": Call(GlobalName("os", "system"), (f"touch '{marker}'",)),
-        "posix_system": Call(GlobalName("posix", "system"), (f"touch '{marker}'",)),
-        "builtins_eval": Call(GlobalName("builtins", "eval"), (code,)),
-        "builtins_exec": Call(GlobalName("builtins", "exec"), (code,)),
-        "builtins_open": Call(GlobalName("builtins", "open"), (str(marker), "w")),
-        "subprocess_popen": Call(GlobalName("subprocess", "Popen"), (["touch", str(marker)],)),
-        "getattr_import": Call(Call(GlobalName("builtins", "getattr"),
-                                    (Call(GlobalName("builtins", "__import__"), ("os",)), "system")),
-                               (f"touch '{marker}'",)),
-        "nested_pickle": Call(GlobalName("pickle", "loads"), (dumps(Call(GlobalName("builtins", "exec"), (code,))),)),
-        "torch_load": Call(GlobalName("torch", "load"), (str(marker),)),
-        "copyreg_reconstructor": Call(GlobalName("copyreg", "_reconstructor"),
-                                      (GlobalName("builtins", "object"), None, None)),
-        "protocol2_builtin_eval": Call(GlobalName("__builtin__", "eval"), (code,)),
-    }
-
-
-def _payload_case(key: str, module_name: str, where: str) -> None:
+def _payload_case(global_name: str, where: str) -> None:
     def make(folder: Path, marker: Path) -> Path:
-        payload = _payloads(marker)[key]
+        payload = code_payloads(marker)[global_name]
         content = payload if where == "top" else in_layer(payload)
-        return write_model(folder, content, protocol=2 if key.startswith("protocol2") else 4)
-    make.__name__ = f"code_{key}_{where}"
-    case("code execution", REFUSED_CODE.format(module_name.replace(".", r"\.")))(make)
+        return write_model(folder, content, protocol=2 if global_name.startswith("__builtin__") else 4)
+    make.__name__ = "_".join(["code", *re.findall(r"[A-Za-z0-9]+", global_name.lower()), where])
+    case("code execution", REFUSED_CODE.format(re.escape(global_name)))(make)
 
 
-for _key, _global in [("os_system", "os.system"), ("posix_system", "posix.system"), ("builtins_eval", "builtins.eval"),
-                      ("builtins_exec", "builtins.exec"), ("builtins_open", "builtins.open"),
-                      ("subprocess_popen", "subprocess.Popen"), ("getattr_import", "builtins.getattr"),
-                      ("nested_pickle", "pickle.loads"), ("torch_load", "torch.load"),
-                      ("copyreg_reconstructor", "copyreg._reconstructor"),
-                      ("protocol2_builtin_eval", "__builtin__.eval")]:
-    _payload_case(_key, _global, "layer")
-_payload_case("os_system", "os.system", "top")
+for _global in ("os.system", "posix.system", "builtins.eval", "builtins.exec", "builtins.open", "__builtin__.eval",
+                "subprocess.Popen", "builtins.getattr", "pickle.loads", "torch.load", "copyreg._reconstructor"):
+    _payload_case(_global, "layer")
+_payload_case("os.system", "top")
 
 
 @case("code execution", None)
@@ -176,7 +153,7 @@ def numpy_field_offset_past_the_buffer(folder, marker):
 @case("numpy state", r"numpy data of type 'O8'")
 def numpy_object_array(folder, marker):
     array = Call(GlobalName("numpy._core.multiarray", "_reconstruct"), (GlobalName("numpy", "ndarray"), (0,), b"b"),
-                 (1, (1,), _dtype("O8", (3, "|", None, None, None, -1, -1, 63)), False, [_payloads(marker)["os_system"]]))
+                 (1, (1,), _dtype("O8", (3, "|", None, None, None, -1, -1, 63)), False, [code_payloads(marker)["os.system"]]))
     return write_model(folder, in_kwargs(array))
 
 
@@ -672,7 +649,7 @@ def w_big_endian_converts_exactly(folder, marker):
 
 @case("W file", r"of type \|O \(not numbers\)", kind="w")
 def w_object_array_with_code(folder, marker):
-    payload = dumps(_payloads(marker)["os_system"])
+    payload = dumps(code_payloads(marker)["os.system"])
     return _npy_header(folder, {"descr": "|O", "fortran_order": False, "shape": (MICRO_NUM_WS, MICRO_W_DIM)}, payload)
 
 

@@ -192,27 +192,27 @@ class OfficialPickler(pickle._Pickler):
                 self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode("ascii"))
             return
         if type(obj) is EasyDictValue:
-            if self.memo.get(id(obj)):
-                self.write(self.get(self.memo[id(obj)][0]))
-                return
-            self.save(EASYDICT)
-            self.save(())
-            self.write(pickle.NEWOBJ)
-            self.memoize(obj)
-            self._batch_setitems(iter(obj.items()))
+            if self._new_object(obj, EASYDICT):
+                self._batch_setitems(iter(obj.items()))
             return
         if type(obj) is TFNetworkValue:
-            if self.memo.get(id(obj)):
-                self.write(self.get(self.memo[id(obj)][0]))
-                return
-            self.save(TF_NETWORK)
-            self.save(())
-            self.write(pickle.NEWOBJ)
-            self.memoize(obj)
-            self.save(obj.state)
-            self.write(pickle.BUILD)
+            if self._new_object(obj, TF_NETWORK):
+                self.save(obj.state)
+                self.write(pickle.BUILD)
             return
         super().save(obj, save_persistent_id)
+
+    def _new_object(self, obj: Any, cls: GlobalName) -> bool:
+        """NEWOBJ of `cls` without arguments, memoized; False (and a memo reference written) when
+        `obj` was written before."""
+        if self.memo.get(id(obj)):
+            self.write(self.get(self.memo[id(obj)][0]))
+            return False
+        self.save(cls)
+        self.save(())
+        self.write(pickle.NEWOBJ)
+        self.memoize(obj)
+        return True
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, Persistent):
@@ -265,3 +265,28 @@ def short_str(text: str) -> bytes:
 def stack_global(module: str, name: str) -> bytes:
     """STACK_GLOBAL for module.name (protocol 4 and later)."""
     return short_str(module) + short_str(name) + pickle.STACK_GLOBAL
+
+
+def code_payloads(marker: Path) -> dict[str, Call]:
+    """Named by the global they use, each tries to create `marker` when an ordinary unpickler reads it."""
+    code = f"open({str(marker)!r}, 'w').close()"
+    return {
+        "os.system": Call(GlobalName("os", "system"), (f"touch '{marker}'",)),
+        "posix.system": Call(GlobalName("posix", "system"), (f"touch '{marker}'",)),
+        "builtins.eval": Call(GlobalName("builtins", "eval"), (code,)),
+        "builtins.exec": Call(GlobalName("builtins", "exec"), (code,)),
+        "builtins.open": Call(GlobalName("builtins", "open"), (str(marker), "w")),
+        "__builtin__.eval": Call(GlobalName("__builtin__", "eval"), (code,)),   # protocol 2's spelling
+        "subprocess.Popen": Call(GlobalName("subprocess", "Popen"), (["touch", str(marker)],)),
+        "subprocess.call": Call(GlobalName("subprocess", "call"), (["touch", str(marker)],)),
+        "subprocess.run": Call(GlobalName("subprocess", "run"), (["touch", str(marker)],)),
+        "builtins.getattr": Call(Call(GlobalName("builtins", "getattr"),
+                                      (Call(GlobalName("builtins", "__import__"), ("os",)), "system")),
+                                 (f"touch '{marker}'",)),
+        "pickle.loads": Call(GlobalName("pickle", "loads"), (dumps(Call(GlobalName("builtins", "exec"), (code,))),)),
+        "torch.load": Call(GlobalName("torch", "load"), (str(marker),)),
+        "numpy.save": Call(GlobalName("numpy", "save"), (str(marker), np.zeros(1))),
+        "torch_utils.persistence.load_pickle": Call(GlobalName("torch_utils.persistence", "load_pickle"), (str(marker),)),
+        "copyreg._reconstructor": Call(GlobalName("copyreg", "_reconstructor"),
+                                       (GlobalName("builtins", "object"), None, None)),
+    }

@@ -7,6 +7,7 @@ import pickle
 import struct
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,37 +16,14 @@ import torch
 from renderer.worker.model_records import module_tree
 from renderer.worker.models import ModelLoadError, load_generator
 from tests.official_pickle import (
-    Call, GlobalName, dumps, legacy_storage_blob, short_str, snapshot, stack_global, to_persistent,
+    Call, GlobalName, code_payloads, dumps, legacy_storage_blob, short_str, snapshot, stack_global, to_persistent,
     write_official_pickle,
 )
 from torch_utils import persistence
 from torch_utils.persistence import load_pickle
 
 
-def touch_payloads(marker) -> dict[str, Call]:
-    """Each tries to create `marker` when unpickled by an ordinary unpickler."""
-    code = f"open({str(marker)!r}, 'w').close()"
-    return {
-        "os.system": Call(GlobalName("os", "system"), (f"touch '{marker}'",)),
-        "posix.system": Call(GlobalName("posix", "system"), (f"touch '{marker}'",)),
-        "builtins.eval": Call(GlobalName("builtins", "eval"), (code,)),
-        "builtins.exec": Call(GlobalName("builtins", "exec"), (code,)),
-        "builtins.open": Call(GlobalName("builtins", "open"), (str(marker), "w")),
-        "subprocess.Popen": Call(GlobalName("subprocess", "Popen"), (["touch", str(marker)],)),
-        "subprocess.call": Call(GlobalName("subprocess", "call"), (["touch", str(marker)],)),
-        "subprocess.run": Call(GlobalName("subprocess", "run"), (["touch", str(marker)],)),
-        "builtins.getattr": Call(Call(GlobalName("builtins", "getattr"),
-                                      (Call(GlobalName("builtins", "__import__"), ("os",)), "system")),
-                                 (f"touch '{marker}'",)),
-        "pickle.loads": Call(GlobalName("pickle", "loads"), (dumps(Call(GlobalName("builtins", "exec"), (code,))),)),
-        "torch.load": Call(GlobalName("torch", "load"), (str(marker),)),
-        "numpy.save": Call(GlobalName("numpy", "save"), (str(marker), np.zeros(1))),
-        "torch_utils.persistence.load_pickle": Call(GlobalName("torch_utils.persistence", "load_pickle"), (str(marker),)),
-        "copyreg._reconstructor": Call(GlobalName("copyreg", "_reconstructor"), (GlobalName("builtins", "object"), None, None)),
-    }
-
-
-PAYLOAD_NAMES = list(touch_payloads("x"))
+PAYLOAD_NAMES = list(code_payloads(Path("x")))
 
 
 def placed(payload, where: str, G: torch.nn.Module):
@@ -68,7 +46,7 @@ def small_sg2(reference):
 @pytest.mark.parametrize("global_name", PAYLOAD_NAMES)
 def test_hostile_globals_are_refused_and_nothing_runs(global_name, where, tmp_path, small_sg2):
     marker = tmp_path / "marker"
-    path = write_official_pickle(placed(touch_payloads(marker)[global_name], where, small_sg2), tmp_path / "evil.pkl")
+    path = write_official_pickle(placed(code_payloads(marker)[global_name], where, small_sg2), tmp_path / "evil.pkl")
     with pytest.raises(ModelLoadError) as err:
         load_generator(path)
     message = str(err.value)
@@ -80,7 +58,7 @@ def test_the_payloads_are_live(tmp_path):
     """Control: an ordinary unpickler does run these payloads (so the test above can fail)."""
     for name in ("builtins.exec", "builtins.open"):
         marker = tmp_path / f"marker-{name}"
-        obj = pickle.loads(dumps(touch_payloads(marker)[name]))
+        obj = pickle.loads(dumps(code_payloads(marker)[name]))
         if hasattr(obj, "close"):
             obj.close()
         assert marker.exists(), name

@@ -266,29 +266,24 @@ class _RestrictedUnpickler(pickle._Unpickler):
             if self.memo.get(key) is placeholder:
                 self.memo[key] = value
 
-    def _note_memo(self, key: Any) -> None:
-        top = self.stack[-1] if self.stack else None
+    def _put(self, key: Any) -> None:
+        """Store the top of the stack in the memo, noting where a placeholder went."""
+        top = self.stack[-1]
         if isinstance(top, pickle_numpy.Placeholder):
             top.memo_keys.append(key)
+        self.memo[key] = top
 
     def _load_memoize(self) -> None:
-        self._note_memo(len(self.memo))
-        pickle._Unpickler.load_memoize(self)
+        self._put(len(self.memo))
 
     def _load_binput(self) -> None:
-        key = self.read(1)[0]
-        self._note_memo(key)
-        self.memo[key] = self.stack[-1]
+        self._put(self.read(1)[0])
 
     def _load_long_binput(self) -> None:
-        key = int.from_bytes(self.read(4), "little")
-        self._note_memo(key)
-        self.memo[key] = self.stack[-1]
+        self._put(int.from_bytes(self.read(4), "little"))
 
     def _load_put(self) -> None:
-        key = int(self.readline()[:-1])
-        self._note_memo(key)
-        self.memo[key] = self.stack[-1]
+        self._put(int(self.readline()[:-1]))
 
     dispatch[pickle.NEWOBJ[0]] = _load_newobj
     dispatch[pickle.NEWOBJ_EX[0]] = _load_newobj_ex
