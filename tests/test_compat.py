@@ -106,6 +106,22 @@ def test_ada_defaults_and_nested_arguments(loaded):
     assert G.mapping.num_layers == 8 and "synthesis_kwargs" not in G.init_kwargs
 
 
+def test_ada_files_that_lack_arguments_get_its_defaults(reference, tmp_path):
+    """stylegan2-ada-pytorch's defaults (num_fp16_res 0, conv_clamp None, w_avg_beta 0.995), not stylegan3's."""
+    G = reference("sg2_small").build()
+    record = to_persistent(G)
+    kwargs = dict(record.state["_init_kwargs"])
+    kwargs.pop("fused_modconv_default")
+    synthesis = EasyDictValue(channel_base=kwargs.pop("channel_base"), channel_max=kwargs.pop("channel_max"))
+    record.state["_init_kwargs"] = EasyDictValue(kwargs, synthesis_kwargs=synthesis)
+    path = write_official_pickle(record, tmp_path / "ada.pkl")
+    loaded = load_generator(path)
+    assert model_info(loaded, path).source == "NVlabs/stylegan2-ada-pytorch"
+    assert loaded.synthesis.b64.conv1.conv_clamp is None and loaded.synthesis.num_fp16_res == 0
+    assert loaded.mapping.w_avg_beta == 0.995
+    assert G.synthesis.b64.conv1.conv_clamp == 256 and G.mapping.w_avg_beta == 0.998   # stylegan3's, for contrast
+
+
 def test_custom_resample_filter_is_kept_per_layer(loaded):
     """[1, 2, 1] where the official block uses it, the default 4 taps in conv1 as the file stores them."""
     G = loaded("sg3repo_sg2_resample121_snapshot")
@@ -118,7 +134,7 @@ def test_fun_training_only_arguments_are_ignored(loaded):
     assert "freeze_layers" not in G.init_kwargs["mapping_kwargs"]
 
 
-@pytest.mark.parametrize("name", ["tf_sg2_configf_like", "ada_auto_cond3_snapshot"])
+@pytest.mark.parametrize("name", ["tf_sg2_configf_like", "ada_auto_cond3_snapshot", "sg3repo_sg2_resample121_snapshot"])
 def test_convert_writes_a_native_checkpoint(name, compat_files, tmp_path, capsys):
     out = tmp_path / f"{name}.safetensors"
     assert convert_main([str(compat_files[name]), str(out)]) == 0

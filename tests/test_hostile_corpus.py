@@ -150,12 +150,18 @@ def _run_all(jobs: list[tuple[Prepared, list[str], Path | None]], bare_argv: lis
             for item, argv, wrote in jobs[index::WORKERS]:
                 run = server.run(argv, item.folder / folder)
                 problems += [f"{item.case.name}: {p}" for p in _check(run, item.case, bare, wrote)]
+                slowest[item.case.name] = (run.seconds, (run.peak - bare.peak) / 2**20)
             return problems
         finally:
             server.close()
 
+    slowest: dict[str, tuple[float, float]] = {}
     with ThreadPoolExecutor(WORKERS) as pool:
-        return [problem for problems in pool.map(worker, range(WORKERS)) for problem in problems]
+        problems = [problem for problems in pool.map(worker, range(WORKERS)) for problem in problems]
+    seconds, memory = (max(slowest.items(), key=lambda kv: kv[1][i]) for i in (0, 1))
+    print(f"\n{folder}: {len(slowest)} cases; slowest {seconds[0]} {seconds[1][0]:.2f} s; most memory {memory[0]} "
+          f"{memory[1][1]:.0f} MB above a bare start")
+    return problems
 
 
 def _no_markers(prepared: list[Prepared]) -> list[str]:

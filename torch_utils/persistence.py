@@ -381,8 +381,8 @@ def read_pickle(path: str | os.PathLike) -> PickleContent:
     except UnsupportedFile as e:
         raise ModelLoadError(f"{path}: {e}") from None
     except RefusedPickle as e:
-        raise ModelLoadError(f"{path}: refused to load: {e}. Only official StyleGAN3/StyleGAN2 network "
-                             "pickles are supported") from None
+        raise ModelLoadError(f"{path}: refused to load: {e}. Only StyleGAN3 and StyleGAN2 network pickles "
+                             "(official and of compatible projects) are supported") from None
     except MemoryError:
         raise ModelLoadError(f"{path}: refused to load: the file asks for more memory than is available") from None
     except Exception as e:  # anything a malformed stream can raise inside pickle, numpy or torch

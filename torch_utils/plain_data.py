@@ -32,7 +32,7 @@ def plain_value(value: Any, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NOD
         if budget[0] < 0:
             raise NotPlainData(f"more than {max_nodes:,} values")
         if depth > max_depth:
-            raise NotPlainData(f"nested more than {max_depth} levels deep")
+            raise NotPlainData(f"values nested more than {max_depth} levels deep")
         if v is None or isinstance(v, (bool, np.bool_)):
             return None if v is None else bool(v)
         if isinstance(v, (int, np.integer)):

@@ -29,6 +29,7 @@ class _Parser(argparse.ArgumentParser):
 def _number(lo: float, hi: float, integer: bool = False) -> Callable[[str], float]:
     """An argparse type: a finite number in [lo, hi] (an integer if asked)."""
     kind = "an integer" if integer else "a number"
+    bounds = f"{lo:,} to {hi:,}" if integer else f"{lo:g} to {hi:g}"
 
     def parse(text: str) -> float:
         try:
@@ -36,7 +37,7 @@ def _number(lo: float, hi: float, integer: bool = False) -> Callable[[str], floa
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text[:40]!r} is not {kind}") from None
         if not (math.isfinite(value) and lo <= value <= hi):
-            raise argparse.ArgumentTypeError(f"must be {kind} from {lo:g} to {hi:g}, got {text[:40]}")
+            raise argparse.ArgumentTypeError(f"must be {kind} from {bounds}, got {text[:40]}")
         return value
 
     return parse

@@ -144,7 +144,9 @@ def normal_form(raw: dict[str, Any], project: str) -> dict[str, Any]:
         if clash:
             raise BadArguments(f"its generator records {clash[0]!r} both inside and outside synthesis_kwargs; the "
                                f"file is damaged or from a fork of {STYLEGAN2_ADA} that this tool does not know")
-        kwargs.update({**ADA_SYNTHESIS_DEFAULTS, **nested})
+        kwargs.update(nested)
+        for name, value in ADA_SYNTHESIS_DEFAULTS.items():
+            kwargs.setdefault(name, value)
         mapping = {**ADA_MAPPING_DEFAULTS, **mapping}
     kwargs["mapping_kwargs"] = mapping
     return kwargs

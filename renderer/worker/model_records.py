@@ -148,7 +148,7 @@ def module_tree(obj: PersistentObject) -> ModuleRecord:
         if not isinstance(init_args, (list, tuple)):
             raise MalformedFile(f"the positional constructor arguments of {where} are of type "
                                 f"{type(init_args).__name__}, not a list; the file is damaged")
-        init_kwargs = _as_dict(state.get("_init_kwargs"), f"the constructor arguments of {where}")
+        init_kwargs = _as_dict(state.get("_init_kwargs"), f"_init_kwargs of {where}")
         return ModuleRecord(o.class_name, tensors, children, tuple(init_args), init_kwargs, o.source_family)
 
     return visit(obj, "", 0)
