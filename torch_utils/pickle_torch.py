@@ -41,7 +41,7 @@ class _StorageHeaderReader(pickle.Unpickler):
         return pid
 
 
-def _declared_storage(blob: bytes) -> tuple[torch.dtype, int]:
+def declared_storage(blob: bytes) -> tuple[torch.dtype, int]:
     """(dtype, element count) that a legacy storage blob declares, checked against its length."""
     f = io.BytesIO(blob)
     reader = _StorageHeaderReader(f)
@@ -73,7 +73,7 @@ def load_storage(blob: Any, budget: DataBudget) -> torch.storage.TypedStorage:
     blob = bytes(blob)
     if blob[:2] == b"PK":
         raise RefusedPickle("tensor data in torch's zip layout, which network pickles never use inside a pickle")
-    dtype, numel = _declared_storage(blob)
+    dtype, numel = declared_storage(blob)
     nbytes = numel * torch.empty((), dtype=dtype).element_size()
     budget.charge(nbytes, "a tensor")
     storage = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)

@@ -97,7 +97,7 @@ def _arguments(state: dict) -> dict[str, Any]:
     return kwargs
 
 
-def _variables(net: TFNetwork) -> dict[str, np.ndarray]:
+def variables_of(net: TFNetwork) -> dict[str, np.ndarray]:
     """Every variable of `net` and its components, named by component path ('mapping/Dense0/weight')."""
     out: dict[str, np.ndarray] = {}
 
@@ -219,7 +219,7 @@ def convert(net: TFNetwork) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         raise UnsupportedTensorFlow("its TensorFlow network is of a version older than StyleGAN2's (4), which the "
                                     "official conversion does not read either")
     kwargs = _arguments(net.state)
-    variables = _variables(net)
+    variables = variables_of(net)
     for name in list(variables):  # per-resolution ToRGB of the 'orig' architecture
         lod = re.fullmatch(r"synthesis/ToRGB_lod(\d+)/(.*)", name)
         if lod and isinstance(kwargs["img_resolution"], int):

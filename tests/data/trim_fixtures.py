@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from renderer.worker.model_records import TENSORFLOW, find_generator, module_tree  # noqa: E402
-from renderer.worker.tf_conversion import _variables  # noqa: E402
+from renderer.worker.tf_conversion import variables_of  # noqa: E402
 from torch_utils.persistence import read_pickle  # noqa: E402
-from torch_utils.pickle_torch import _declared_storage  # noqa: E402
+from torch_utils.pickle_torch import declared_storage  # noqa: E402
 
 HOOK_CHANNELS = 4
 SHARED_WEIGHTS = {"sg3t_small_identity": "sg3t_small"}
@@ -62,7 +62,7 @@ def _kept_data(path: Path) -> set[str]:
     """Hashes of the raw data of the generator whose images the expected file holds."""
     found = find_generator(read_pickle(path).content)
     if found.kind == TENSORFLOW:
-        arrays = [np.ascontiguousarray(a).tobytes() for a in _variables(found.record).values()]
+        arrays = [np.ascontiguousarray(a).tobytes() for a in variables_of(found.record).values()]
     else:
         arrays = [t.contiguous().numpy().tobytes() for t in module_tree(found.record).state_dict().values()]
     return {hashlib.sha1(a).hexdigest() for a in arrays}
@@ -76,7 +76,7 @@ def _zeroed_others(data: bytes, keep: set[str]) -> bytes:
         start = pos + 1 + _BYTES_OPS[op.name]
         payload = bytes(arg)
         try:  # a torch storage blob: header pickles, then the raw data at its end
-            dtype, numel = _declared_storage(payload)
+            dtype, numel = declared_storage(payload)
             nbytes = numel * dtype.itemsize
         except Exception:  # not a storage blob: the payload is raw array data (TensorFlow variables)
             nbytes = len(payload)
