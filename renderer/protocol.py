@@ -101,6 +101,10 @@ class ModelInfo:
     untrained: bool = False               # randomly initialised, no training
     trained_kimg: float | None = None     # thousands of images the snapshot was trained on, where recorded
     snapshot: str = ""                    # file actually loaded (newest snapshot of a run directory)
+    source: str = ""                      # project whose code wrote the file, e.g. "NVlabs/stylegan2-ada-pytorch"
+    kind: str = ""                        # "training snapshot", "bare generator", "native checkpoint", ...
+    pickle_protocol: int | None = None    # official pickles: the pickle protocol the file was written with
+    fp16_layers: int = 0                  # synthesis layers (StyleGAN2: blocks) built to run in float16 on CUDA
 
 
 @dataclass

@@ -17,14 +17,20 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def _find_reference_dir() -> Path:
-    for candidate in (os.environ.get("VIZ_REFERENCE_DIR"), ROOT / "shared" / "reference", ROOT.parent / "shared" / "reference"):
+# The official implementation's reference outputs that the tests need, trimmed (tests/data/trim_fixtures.py).
+REFERENCE_DIR = ROOT / "tests" / "data" / "reference"
+COMPAT_DIR = ROOT / "tests" / "data" / "compat"
+
+
+def _find_extra_reference_dir() -> Path | None:
+    """The full shared reference data ($VIZ_REFERENCE_DIR or ../shared/reference), for extra cases only."""
+    for candidate in (os.environ.get("VIZ_REFERENCE_DIR"), ROOT.parent / "shared" / "reference"):
         if candidate and Path(candidate, "README.md").exists():
             return Path(candidate)
-    return ROOT.parent / "shared" / "reference"
+    return None
 
 
-REFERENCE_DIR = _find_reference_dir()
+EXTRA_REFERENCE_DIR = _find_extra_reference_dir()
 
 
 class Reference:
@@ -33,7 +39,7 @@ class Reference:
     def __init__(self, name: str) -> None:
         path = REFERENCE_DIR / f"{name}.npz"
         if not path.exists():
-            pytest.skip(f"reference data {path} not found (set VIZ_REFERENCE_DIR)")
+            pytest.fail(f"reference data {path} is missing from the repository (tests/data/trim_fixtures.py writes it)")
         self.name = name
         self.data = np.load(path)
         self.init_kwargs = json.loads(str(self.data["init_kwargs"]))
@@ -41,11 +47,15 @@ class Reference:
         self.family = "stylegan3" if "stylegan3" in self.class_name else "stylegan2"
         self.meta = json.loads(str(self.data["meta"]))
         self.layer_table = json.loads(str(self.data["layer_table"]))
+        # Networks that share weights with another file store only the tensors that differ.
+        self.weights = np.load(REFERENCE_DIR / f"{self.data['weights_from']}.npz") if "weights_from" in self.data else None
 
     def state_dict(self) -> dict:
         import torch
 
-        return {k[3:]: torch.from_numpy(np.array(self.data[k])) for k in self.data.files if k.startswith("sd/")}
+        sources = ([self.weights] if self.weights is not None else []) + [self.data]
+        return {k[3:]: torch.from_numpy(np.array(source[k])) for source in sources for k in source.files
+                if k.startswith("sd/")}
 
     def hooks(self) -> dict[str, np.ndarray]:
         return {k[5:]: self.data[k] for k in self.data.files if k.startswith("hook/")}

@@ -38,10 +38,11 @@ class GlobalName:
 
 @dataclass
 class Call:
-    """Pickles as REDUCE: `func(*args)` at load time."""
+    """Pickles as REDUCE: `func(*args)` at load time, then BUILD with `state` if it is not None."""
 
     func: "GlobalName | Call"
     args: tuple = ()
+    state: Any = None
 
     def __call__(self, *args: Any) -> Any:  # so that a Call can itself be the callable of a Call
         raise RuntimeError("a Call only describes a call in a pickle stream")
@@ -49,6 +50,13 @@ class Call:
 
 class EasyDictValue(dict):
     """Pickles as a `dnnlib.util.EasyDict` (NEWOBJ, then its items), as training kwargs are."""
+
+
+@dataclass(eq=False)
+class TFNetworkValue:
+    """Pickles as a legacy `dnnlib.tflib.network.Network`: NEWOBJ, then BUILD with its state dict."""
+
+    state: dict
 
 
 @dataclass(eq=False)
@@ -76,6 +84,7 @@ class Persistent:
 
 RECONSTRUCT = GlobalName("torch_utils.persistence", "_reconstruct_persistent_obj")
 EASYDICT = GlobalName("dnnlib.util", "EasyDict")
+TF_NETWORK = GlobalName("dnnlib.tflib.network", "Network")
 
 
 def _hyperparameter(value: Any) -> Any:
@@ -183,22 +192,33 @@ class OfficialPickler(pickle._Pickler):
                 self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode("ascii"))
             return
         if type(obj) is EasyDictValue:
-            if self.memo.get(id(obj)):
-                self.write(self.get(self.memo[id(obj)][0]))
-                return
-            self.save(EASYDICT)
-            self.save(())
-            self.write(pickle.NEWOBJ)
-            self.memoize(obj)
-            self._batch_setitems(iter(obj.items()))
+            if self._new_object(obj, EASYDICT):
+                self._batch_setitems(iter(obj.items()))
+            return
+        if type(obj) is TFNetworkValue:
+            if self._new_object(obj, TF_NETWORK):
+                self.save(obj.state)
+                self.write(pickle.BUILD)
             return
         super().save(obj, save_persistent_id)
+
+    def _new_object(self, obj: Any, cls: GlobalName) -> bool:
+        """NEWOBJ of `cls` without arguments, memoized; False (and a memo reference written) when
+        `obj` was written before."""
+        if self.memo.get(id(obj)):
+            self.write(self.get(self.memo[id(obj)][0]))
+            return False
+        self.save(cls)
+        self.save(())
+        self.write(pickle.NEWOBJ)
+        self.memoize(obj)
+        return True
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, Persistent):
             return (RECONSTRUCT, (obj.meta(),))
         if isinstance(obj, Call):
-            return (obj.func, tuple(obj.args))
+            return (obj.func, tuple(obj.args), obj.state)
         return NotImplemented
 
 
@@ -232,3 +252,41 @@ def legacy_storage_blob(dtype_name: str, declared_numel: int, data: bytes) -> by
     out.write(struct.pack("<q", declared_numel))
     out.write(data)
     return out.getvalue()
+
+
+# --- Raw opcode streams, for files no pickler would write -----------------------------------------
+
+def short_str(text: str) -> bytes:
+    """SHORT_BINUNICODE: a string of at most 255 bytes."""
+    data = text.encode()
+    return pickle.SHORT_BINUNICODE + bytes([len(data)]) + data
+
+
+def stack_global(module: str, name: str) -> bytes:
+    """STACK_GLOBAL for module.name (protocol 4 and later)."""
+    return short_str(module) + short_str(name) + pickle.STACK_GLOBAL
+
+
+def code_payloads(marker: Path) -> dict[str, Call]:
+    """Named by the global they use, each tries to create `marker` when an ordinary unpickler reads it."""
+    code = f"open({str(marker)!r}, 'w').close()"
+    return {
+        "os.system": Call(GlobalName("os", "system"), (f"touch '{marker}'",)),
+        "posix.system": Call(GlobalName("posix", "system"), (f"touch '{marker}'",)),
+        "builtins.eval": Call(GlobalName("builtins", "eval"), (code,)),
+        "builtins.exec": Call(GlobalName("builtins", "exec"), (code,)),
+        "builtins.open": Call(GlobalName("builtins", "open"), (str(marker), "w")),
+        "__builtin__.eval": Call(GlobalName("__builtin__", "eval"), (code,)),   # protocol 2's spelling
+        "subprocess.Popen": Call(GlobalName("subprocess", "Popen"), (["touch", str(marker)],)),
+        "subprocess.call": Call(GlobalName("subprocess", "call"), (["touch", str(marker)],)),
+        "subprocess.run": Call(GlobalName("subprocess", "run"), (["touch", str(marker)],)),
+        "builtins.getattr": Call(Call(GlobalName("builtins", "getattr"),
+                                      (Call(GlobalName("builtins", "__import__"), ("os",)), "system")),
+                                 (f"touch '{marker}'",)),
+        "pickle.loads": Call(GlobalName("pickle", "loads"), (dumps(Call(GlobalName("builtins", "exec"), (code,))),)),
+        "torch.load": Call(GlobalName("torch", "load"), (str(marker),)),
+        "numpy.save": Call(GlobalName("numpy", "save"), (str(marker), np.zeros(1))),
+        "torch_utils.persistence.load_pickle": Call(GlobalName("torch_utils.persistence", "load_pickle"), (str(marker),)),
+        "copyreg._reconstructor": Call(GlobalName("copyreg", "_reconstructor"),
+                                       (GlobalName("builtins", "object"), None, None)),
+    }

@@ -13,7 +13,9 @@ import torch
 from renderer.worker.models import (
     ModelLoadError, load_generator, load_official_pickle, model_info, resolve_model_path, save_generator,
 )
+from renderer.worker.model_records import module_tree
 from tests.official_pickle import Persistent, snapshot, to_persistent, write_official_pickle
+from torch_utils.persistence import PersistentObject
 
 NETWORKS = ["sg3t_small", "sg2_small"]
 
@@ -247,11 +249,11 @@ def test_run_directory_without_snapshots_and_missing_paths(tmp_path):
         load_generator(tmp_path / "nope.pkl")
 
 
-def test_state_dicts_from_records_skip_non_persistent_buffers(reference):
+def test_state_dicts_from_records_skip_non_persistent_buffers(reference, tmp_path):
     record = to_persistent(reference("sg2_small").build())
     record.state["_buffers"] = collections.OrderedDict(record.state["_buffers"], scratch=torch.zeros(1))
     record.state["_non_persistent_buffers_set"] = {"scratch"}
-    from torch_utils.persistence import PersistentObject
-
-    obj = PersistentObject(record.class_name, record.state)
-    assert "scratch" not in obj.tensors()
+    loaded = load_official_pickle(write_official_pickle(record, tmp_path / "g.pkl"))
+    assert isinstance(loaded, PersistentObject)
+    tensors = module_tree(loaded).state_dict()
+    assert "scratch" not in tensors and "mapping.w_avg" in tensors

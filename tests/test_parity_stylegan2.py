@@ -10,7 +10,7 @@ import torch
 from torch_utils.ops import paths
 
 NETWORKS = ["sg2_small", "sg2_small_clamp"]
-IMAGE_TOL = 1e-4  # max absolute difference, images in [-1, 1]
+IMAGE_TOL = 1e-4  # of max(1, max |image|): outputs can go beyond +-1
 WS_TOL = 1e-5
 HOOK_TOL = 1e-4  # relative to the reference tensor's own max absolute value
 
@@ -23,6 +23,10 @@ def op_path(request):
 
 def inputs(ref) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(ref["z"]), torch.from_numpy(ref["c"])
+
+
+def image_tolerance(expected: np.ndarray) -> float:
+    return IMAGE_TOL * max(1.0, float(np.abs(expected).max()))
 
 
 def max_diff(ours: torch.Tensor, expected: np.ndarray) -> float:
@@ -67,7 +71,7 @@ def test_images_match_reference(reference, name, op_path):
             if key in ref.data.files:
                 img = G(z, c, noise_mode=kwargs.pop("noise_mode", "const"), force_fp32=True, **kwargs)
                 assert img.dtype == torch.float32
-                assert max_diff(img, ref[key]) <= IMAGE_TOL, key
+                assert max_diff(img, ref[key]) <= image_tolerance(ref[key]), key
 
 
 @pytest.mark.parametrize("name", NETWORKS)
@@ -86,7 +90,7 @@ def test_layers_match_reference_at_psi07(reference, name, op_path):
     finally:
         for handle in handles:
             handle.remove()
-    assert max_diff(img, ref["img_psi07"]) <= IMAGE_TOL
+    assert max_diff(img, ref["img_psi07"]) <= image_tolerance(ref["img_psi07"])
 
     for key, want in expected.items():
         module, _, index = key.partition("#")
@@ -128,7 +132,7 @@ def test_training_mode_uses_nonfused_modconv(reference):
     z, c = inputs(ref)
     with torch.no_grad():
         img = G(z, c)
-    assert max_diff(img, ref["img_psi1_nonfused"]) <= IMAGE_TOL
+    assert max_diff(img, ref["img_psi1_nonfused"]) <= image_tolerance(ref["img_psi1_nonfused"])
 
 
 def test_noise_modes(reference):
@@ -161,7 +165,8 @@ def test_synthesis_alone_and_truncation_cutoff(reference):
     z, c = inputs(ref)
     with torch.no_grad():
         ws = G.mapping(z, c, truncation_psi=0.7)
-        assert max_diff(G.synthesis(ws, noise_mode="const", force_fp32=True), ref["img_psi07"]) <= IMAGE_TOL
+        img = G.synthesis(ws, noise_mode="const", force_fp32=True)
+        assert max_diff(img, ref["img_psi07"]) <= image_tolerance(ref["img_psi07"])
         cut = G.mapping(z, c, truncation_psi=0.7, truncation_cutoff=4)
     psi1 = torch.from_numpy(ref["ws_psi1"])
     psi07 = torch.from_numpy(ref["ws_psi07"])
@@ -190,6 +195,6 @@ def test_fp16_on_cuda_stays_close(reference):
         fp32 = G(z, c, force_fp32=True)
         fp16 = G(z, c, force_fp32=False)
     assert fp16.dtype == torch.float32
-    assert max_diff(fp32.cpu(), ref["img_psi1"]) <= IMAGE_TOL
+    assert max_diff(fp32.cpu(), ref["img_psi1"]) <= image_tolerance(ref["img_psi1"])
     err = float((fp16 - fp32).abs().max())
     assert 0 < err < 0.05

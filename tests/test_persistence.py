@@ -7,52 +7,23 @@ import pickle
 import struct
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from renderer.worker.model_records import module_tree
 from renderer.worker.models import ModelLoadError, load_generator
 from tests.official_pickle import (
-    Call, GlobalName, dumps, legacy_storage_blob, snapshot, to_persistent, write_official_pickle,
+    Call, GlobalName, code_payloads, dumps, legacy_storage_blob, short_str, snapshot, stack_global, to_persistent,
+    write_official_pickle,
 )
 from torch_utils import persistence
 from torch_utils.persistence import load_pickle
 
 
-def short_str(text: str) -> bytes:
-    data = text.encode()
-    return pickle.SHORT_BINUNICODE + bytes([len(data)]) + data
-
-
-def stack_global(module: str, name: str) -> bytes:
-    return short_str(module) + short_str(name) + pickle.STACK_GLOBAL
-
-
-def touch_payloads(marker) -> dict[str, Call]:
-    """Each tries to create `marker` when unpickled by an ordinary unpickler."""
-    code = f"open({str(marker)!r}, 'w').close()"
-    return {
-        "os.system": Call(GlobalName("os", "system"), (f"touch '{marker}'",)),
-        "posix.system": Call(GlobalName("posix", "system"), (f"touch '{marker}'",)),
-        "builtins.eval": Call(GlobalName("builtins", "eval"), (code,)),
-        "builtins.exec": Call(GlobalName("builtins", "exec"), (code,)),
-        "builtins.open": Call(GlobalName("builtins", "open"), (str(marker), "w")),
-        "subprocess.Popen": Call(GlobalName("subprocess", "Popen"), (["touch", str(marker)],)),
-        "subprocess.call": Call(GlobalName("subprocess", "call"), (["touch", str(marker)],)),
-        "subprocess.run": Call(GlobalName("subprocess", "run"), (["touch", str(marker)],)),
-        "builtins.getattr": Call(Call(GlobalName("builtins", "getattr"),
-                                      (Call(GlobalName("builtins", "__import__"), ("os",)), "system")),
-                                 (f"touch '{marker}'",)),
-        "pickle.loads": Call(GlobalName("pickle", "loads"), (dumps(Call(GlobalName("builtins", "exec"), (code,))),)),
-        "torch.load": Call(GlobalName("torch", "load"), (str(marker),)),
-        "numpy.save": Call(GlobalName("numpy", "save"), (str(marker), np.zeros(1))),
-        "torch_utils.persistence.load_pickle": Call(GlobalName("torch_utils.persistence", "load_pickle"), (str(marker),)),
-        "copyreg._reconstructor": Call(GlobalName("copyreg", "_reconstructor"), (GlobalName("builtins", "object"), None, None)),
-    }
-
-
-PAYLOAD_NAMES = list(touch_payloads("x"))
+PAYLOAD_NAMES = list(code_payloads(Path("x")))
 
 
 def placed(payload, where: str, G: torch.nn.Module):
@@ -75,7 +46,7 @@ def small_sg2(reference):
 @pytest.mark.parametrize("global_name", PAYLOAD_NAMES)
 def test_hostile_globals_are_refused_and_nothing_runs(global_name, where, tmp_path, small_sg2):
     marker = tmp_path / "marker"
-    path = write_official_pickle(placed(touch_payloads(marker)[global_name], where, small_sg2), tmp_path / "evil.pkl")
+    path = write_official_pickle(placed(code_payloads(marker)[global_name], where, small_sg2), tmp_path / "evil.pkl")
     with pytest.raises(ModelLoadError) as err:
         load_generator(path)
     message = str(err.value)
@@ -87,7 +58,7 @@ def test_the_payloads_are_live(tmp_path):
     """Control: an ordinary unpickler does run these payloads (so the test above can fail)."""
     for name in ("builtins.exec", "builtins.open"):
         marker = tmp_path / f"marker-{name}"
-        obj = pickle.loads(dumps(touch_payloads(marker)[name]))
+        obj = pickle.loads(dumps(code_payloads(marker)[name]))
         if hasattr(obj, "close"):
             obj.close()
         assert marker.exists(), name
@@ -162,9 +133,12 @@ def test_tensors_that_claim_more_data_than_they_hold(tmp_path):
             load_pickle(path)
 
 
+FLOAT64_STATE = (3, "<", None, None, None, -1, -1, 0)  # what numpy's dtype reduction writes for float64
+
+
 def test_both_numpy_module_names_decode(tmp_path):
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        dtype = Call(GlobalName("numpy", "dtype"), ("f8", False, True))
+        dtype = Call(GlobalName("numpy", "dtype"), ("f8", False, True), FLOAT64_STATE)
         path = tmp_path / "scalar.pkl"
         path.write_bytes(dumps(Call(GlobalName(module, "scalar"), (dtype, struct.pack("<d", 1.5)))))
         value = load_pickle(path)
@@ -235,7 +209,7 @@ def test_unknown_architectures(tmp_path, small_sg2):
         (f"block{i}", m) for i, m in enumerate(modules.values()))
     for name, record in (("renamed", renamed), ("other", other_synthesis), ("no-blocks", no_blocks)):
         path = write_official_pickle({"G_ema": record}, tmp_path / f"{name}.pkl")
-        with pytest.raises(ModelLoadError, match="unknown generator architecture.*supported: StyleGAN3"):
+        with pytest.raises(ModelLoadError, match="unknown architecture.*this tool reads network pickles of NVlabs"):
             load_generator(path)
 
 
@@ -261,4 +235,28 @@ def test_easydict_becomes_a_plain_dict(tmp_path, small_sg2):
     content = load_pickle(write_official_pickle(snapshot(small_sg2), tmp_path / "s.pkl"))
     kwargs = content["training_set_kwargs"]
     assert type(kwargs) is persistence.EasyDict and isinstance(kwargs, dict) and kwargs["max_size"] == 1000
-    assert isinstance(content["G_ema"].init_kwargs["mapping_kwargs"], dict)
+    assert isinstance(module_tree(content["G_ema"]).init_kwargs["mapping_kwargs"], dict)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_numpy_values_and_bytes_of_every_protocol(protocol, tmp_path):
+    """What numpy's own reduction and Python's pickler write: protocol 2 spells bytes as
+    _codecs.encode and sets as __builtin__.set, protocol 5 arrays as _frombuffer (the hostile
+    forms of each are in tests/hostile_corpus.py)."""
+    values = {"float": np.float64(1.5), "flag": np.bool_(True), "ints": np.arange(6, dtype=np.int64).reshape(2, 3),
+              "floats": np.linspace(0, 1, 5, dtype=np.float32), "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+              "big_endian": np.arange(3, dtype=">f4"), "bytes": b"\x00\xff\x80" * 3, "set": {1, 2}}
+    path = tmp_path / "values.pkl"
+    path.write_bytes(pickle.dumps(values, protocol=protocol))
+    data = path.read_bytes()
+    if protocol == 2:
+        assert b"_codecs\nencode" in data and b"__builtin__\nset" in data
+    if protocol == 5:
+        assert b"_frombuffer" in data
+    loaded = load_pickle(path)
+    assert loaded.keys() == values.keys()
+    for key, value in values.items():
+        if isinstance(value, np.ndarray):
+            assert loaded[key].dtype == value.dtype.newbyteorder("=") and np.array_equal(loaded[key], value), key
+        else:
+            assert loaded[key] == value and type(loaded[key]) is type(value), key

@@ -3,17 +3,22 @@
 The official code reduces every network object to `_reconstruct_persistent_obj(meta)`, where
 `meta` carries the class name, the object's `__dict__` (tensors, child objects, constructor
 arguments) and `module_src`, the source of the module that defined the class, which the
-official loader executes. Here the unpickler resolves only the handful of globals such files
-use (see NETWORK_NOTES.md), each to a small function of ours that checks its arguments, and
-`_reconstruct_persistent_obj` returns an inert `PersistentObject` record of the meta dict.
-Turning a record into a working network is `renderer.worker.models`' job.
+official loader executes. Legacy TensorFlow pickles hold `dnnlib.tflib.network.Network` objects
+whose state is plain data. Here the unpickler resolves only the handful of globals such files
+use (see NETWORK_NOTES.md), each to a small builder of ours that checks its arguments
+(torch_utils.pickle_torch, torch_utils.pickle_numpy); network objects come back as inert
+records. Turning a record into a working network is `renderer.worker.models`' job.
+
+Bounds: every opcode counts against MAX_OPERATIONS, every byte of tensor or array data against
+the file's size (torch_utils.pickle_limits), and no length field makes Python read past the end.
 """
 
 from __future__ import annotations
 
+import codecs
 import collections
+import functools
 import io
-import math
 import os
 import pickle
 import re
@@ -21,26 +26,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-import torch
+from torch_utils import pickle_numpy, pickle_torch
+from torch_utils.pickle_limits import MAX_OPERATIONS, DataBudget, NotPickleData, RefusedPickle, UnsupportedFile
+from torch_utils.regular_file import NotARegularFile, open_regular
 
-try:  # numpy >= 2
-    from numpy._core.multiarray import _reconstruct as _np_reconstruct, scalar as _np_scalar
-except ImportError:  # numpy 1.x
-    from numpy.core.multiarray import _reconstruct as _np_reconstruct, scalar as _np_scalar
+__all__ = ["ModelLoadError", "RefusedPickle", "PersistentObject", "TFNetwork", "PickleContent", "read_pickle",
+           "load_pickle", "SUPPORTED_FILES"]
+
+SUPPORTED_FILES = ("network pickles of NVlabs/stylegan3, NVlabs/stylegan2-ada-pytorch and PDillis/stylegan3-fun "
+                   "(StyleGAN3 and StyleGAN2 generators), TensorFlow StyleGAN2 / StyleGAN2-ADA pickles, and "
+                   ".safetensors files written by `visualizer.py convert`")
+MAX_CLASS_NAME = 200
 
 
 class ModelLoadError(Exception):
     """A model file could not be loaded; the message names the file, the problem and what to do."""
-
-
-class RefusedPickle(Exception):
-    """Raised inside the unpickler when the stream asks for something not allowed; the loader
-    turns it into a ModelLoadError naming the file."""
-
-
-class NotPickleData(Exception):
-    """The stream is not pickle data at all (an unknown opcode)."""
 
 
 class EasyDict(dict):
@@ -50,38 +50,30 @@ class EasyDict(dict):
 @dataclass(eq=False)
 class PersistentObject:
     """One official network object as data: its class name, its `__dict__`, and a guess at the
-    family from its source text. Never instantiated and its source never run."""
+    family from its source text. Never instantiated and its source never run. `state` is as the
+    file wrote it: renderer.worker.model_records checks it before use."""
 
     class_name: str
     state: dict = field(repr=False)
     source_family: str | None = None   # 'stylegan3' / 'stylegan2' from module_src text; a hint only
     version: int | None = None
 
-    @property
-    def children(self) -> dict[str, "PersistentObject"]:
-        modules = self.state.get("_modules") or {}
-        return {name: obj for name, obj in modules.items() if isinstance(obj, PersistentObject)}
 
-    @property
-    def init_args(self) -> tuple:
-        return tuple(self.state.get("_init_args") or ())
+@dataclass(eq=False)
+class TFNetwork:
+    """A legacy TensorFlow `dnnlib.tflib.network.Network` as data (its pickled state dict:
+    version, name, static_kwargs, components, variables, build_func_name, ...). The embedded
+    TensorFlow source is never needed."""
 
-    @property
-    def init_kwargs(self) -> dict:
-        return dict(self.state.get("_init_kwargs") or {})
+    state: dict | None = field(default=None, repr=False)
 
-    def tensors(self, prefix: str = "") -> dict[str, torch.Tensor]:
-        """The state dict of this object and its children, named by module path as
-        `nn.Module.state_dict()` names them (non-persistent buffers left out)."""
-        out: dict[str, torch.Tensor] = {}
-        skip = set(self.state.get("_non_persistent_buffers_set") or ())
-        for group in ("_parameters", "_buffers"):
-            for name, value in (self.state.get(group) or {}).items():
-                if isinstance(value, torch.Tensor) and name not in skip:
-                    out[prefix + name] = value
-        for name, child in self.children.items():
-            out.update(child.tensors(f"{prefix}{name}."))
-        return out
+
+@dataclass
+class PickleContent:
+    """What a pickle holds, and the protocol it was written with."""
+
+    content: Any
+    protocol: int
 
 
 def _source_family(module_src: Any) -> str | None:
@@ -98,159 +90,113 @@ def _reconstruct_persistent_obj(meta: Any) -> PersistentObject:
     """What `torch_utils.persistence._reconstruct_persistent_obj` resolves to: a record of `meta`."""
     if not isinstance(meta, dict):
         raise RefusedPickle(f"a persistent object's description is a {type(meta).__name__}, not a dict")
-    if meta.get("type", "class") != "class":
-        raise RefusedPickle(f"persistent object of type {meta.get('type')!r}; only 'class' objects are supported")
+    kind = meta.get("type", "class")
+    if kind != "class":
+        shown = kind if isinstance(kind, str) and len(kind) < 40 else type(kind).__name__
+        raise RefusedPickle(f"persistent object of type {shown!r}; only 'class' objects are supported")
     class_name, state = meta.get("class_name"), meta.get("state")
-    if not isinstance(class_name, str) or not isinstance(state, dict):
+    if not isinstance(class_name, str) or not isinstance(state, dict) or len(class_name) > MAX_CLASS_NAME:
         raise RefusedPickle("a persistent object lacks its class_name or state")
     version = meta.get("version")
     return PersistentObject(
         class_name=class_name,
         state=state,
         source_family=_source_family(meta.get("module_src")),
-        version=version if isinstance(version, int) else None,
+        version=version if type(version) is int else None,
     )
 
 
-# --- Tensors -----------------------------------------------------------------------------------
+# --- Small builders for the remaining globals ----------------------------------------------------
 
-_LEGACY_STORAGE_DTYPES = {
-    "DoubleStorage": torch.float64, "FloatStorage": torch.float32, "HalfStorage": torch.float16,
-    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
-    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
-    "BoolStorage": torch.bool, "ComplexFloatStorage": torch.complex64, "ComplexDoubleStorage": torch.complex128,
-}
-
-
-class _StorageHeaderReader(pickle.Unpickler):
-    """Reads only the header pickles of a legacy torch storage blob, to learn the declared size."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module == "torch" and name in _LEGACY_STORAGE_DTYPES:
-            return name
-        raise RefusedPickle(f"tensor data refers to {module}.{name}")
-
-    def persistent_load(self, pid: Any) -> Any:
-        return pid
-
-
-def _check_storage_size(blob: bytes) -> None:
-    """Refuse a legacy storage blob that declares more data than it holds, before torch allocates it."""
-    if blob[:2] == b"PK":  # zip-format blob: torch checks sizes against the archive entries
-        return
-    f = io.BytesIO(blob)
-    reader = _StorageHeaderReader(f)
-    for _ in range(3):  # magic number, protocol version, system info
-        reader.load()
-    pid = reader.load()
-    if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and pid[1] in _LEGACY_STORAGE_DTYPES):
-        raise RefusedPickle("tensor data in an unrecognised layout")
-    numel = pid[4]
-    itemsize = torch.empty((), dtype=_LEGACY_STORAGE_DTYPES[pid[1]]).element_size()
-    if not isinstance(numel, int) or numel < 0 or numel * itemsize > len(blob):
-        raise RefusedPickle(f"a tensor declares {numel} elements but its data holds only {len(blob)} bytes")
-
-
-def _load_storage(blob: Any) -> torch.storage.TypedStorage:
-    """`torch.storage._load_from_bytes`: a tensor storage, read with torch's weights-only loader."""
-    if not isinstance(blob, (bytes, bytearray)):
-        raise RefusedPickle(f"tensor storage given as {type(blob).__name__}, not bytes")
-    _check_storage_size(bytes(blob))
-    storage = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
-    if not isinstance(storage, torch.storage.TypedStorage):
-        raise RefusedPickle(f"tensor storage decodes to a {type(storage).__name__}")
-    return storage
-
-
-def _is_int_tuple(value: Any) -> bool:
-    return isinstance(value, (tuple, list, torch.Size)) and all(isinstance(v, int) and v >= 0 for v in value)
-
-
-def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any, requires_grad: Any,
-                    backward_hooks: Any, metadata: Any = None) -> torch.Tensor:
-    """`torch._utils._rebuild_tensor_v2`, with its arguments checked first."""
-    if not isinstance(storage, torch.storage.TypedStorage):
-        raise RefusedPickle(f"a tensor is built on a {type(storage).__name__}, not a storage")
-    if not (isinstance(storage_offset, int) and _is_int_tuple(size) and _is_int_tuple(stride) and len(size) == len(stride)):
-        raise RefusedPickle("a tensor has a malformed offset, size or stride")
-    if backward_hooks:
-        raise RefusedPickle("a tensor carries backward hooks")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise RefusedPickle("a tensor carries malformed metadata")
-    itemsize = torch.empty((), dtype=storage.dtype).element_size()
-    available = storage._untyped_storage.nbytes() // itemsize
-    extent = storage_offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1 if math.prod(size) else 0
-    if extent > available:  # torch would silently grow the storage to fit
-        raise RefusedPickle(f"a tensor of shape {tuple(size)} reaches past the end of its data "
-                            f"({extent} of {available} elements)")
-    return torch._utils._rebuild_tensor_v2(storage, storage_offset, tuple(size), tuple(stride), bool(requires_grad),
-                                           collections.OrderedDict(), metadata)
-
-
-def _rebuild_parameter(data: Any, requires_grad: Any, backward_hooks: Any) -> torch.nn.Parameter:
-    """`torch._utils._rebuild_parameter`."""
-    if not isinstance(data, torch.Tensor) or backward_hooks:
-        raise RefusedPickle("a parameter is not built from a plain tensor")
-    return torch.nn.Parameter(data, requires_grad=bool(requires_grad))
-
-
-# --- numpy -------------------------------------------------------------------------------------
-
-class _NumpyArrayClass:
-    """Stands for `numpy.ndarray` in a stream: only numpy's `_reconstruct` may receive it."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise RefusedPickle("the stream calls numpy.ndarray directly")
-
-
-_NDARRAY = _NumpyArrayClass()
-
-
-def _numpy_reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
-    """numpy's `_reconstruct(ndarray, (0,), b'b')`: an empty array that BUILD then fills."""
-    if subtype is not _NDARRAY or not _is_int_tuple(shape) or math.prod(shape) > 1:
-        raise RefusedPickle("a numpy array is reconstructed in an unusual way")
-    return _np_reconstruct(np.ndarray, tuple(shape), dtype)
-
-
-def _numpy_dtype(*args: Any) -> np.dtype:
-    if not args or not isinstance(args[0], str):
-        raise RefusedPickle("a numpy dtype is described in an unusual way")
-    return np.dtype(*args)
-
-
-def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
-    if not isinstance(dtype, np.dtype):
-        raise RefusedPickle("a numpy scalar without a dtype")
-    return _np_scalar(dtype, data) if data is not None else _np_scalar(dtype)
+def _ordered_dict(items: Any = ()) -> collections.OrderedDict:
+    """`collections.OrderedDict()`; pickles fill it with SETITEMS, protocol 2 may pass [key, value] pairs."""
+    if items == ():
+        return collections.OrderedDict()
+    if not isinstance(items, list) or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in items):
+        raise RefusedPickle("an OrderedDict is built in an unusual way")
+    return collections.OrderedDict(items)
 
 
 def _make_set(items: Any = ()) -> set:
-    """`builtins.set`: protocol 3 pickles (Python 3.7, StyleGAN2-ADA era) spell sets this way."""
-    if not isinstance(items, (list, tuple)):
+    """`builtins.set` / `__builtin__.set`: protocols 2 and 3 spell sets as a call on a list."""
+    if items == ():
+        return set()
+    if not isinstance(items, list):
         raise RefusedPickle(f"a set is built from a {type(items).__name__}")
-    return set(items)
+    try:
+        return set(items)
+    except TypeError:
+        raise RefusedPickle("a set holds a value that cannot be in a set") from None
 
 
-# --- The unpickler -----------------------------------------------------------------------------
+def _encode_latin1(text: Any, encoding: Any = None, budget: DataBudget | None = None) -> bytes:
+    """`_codecs.encode(text, 'latin1')`: how protocol 2 writes bytes."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise RefusedPickle("_codecs.encode is used other than for bytes in latin-1")
+    if budget is not None:
+        budget.charge(len(text), "a byte string")
+    try:
+        return codecs.encode(text, "latin1")
+    except UnicodeEncodeError:
+        raise RefusedPickle("_codecs.encode is given text that is not latin-1 bytes") from None
 
-ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
-    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("dnnlib.util", "EasyDict"): EasyDict,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-    ("torch.storage", "_load_from_bytes"): _load_storage,
-    ("numpy", "dtype"): _numpy_dtype,
-    ("numpy", "ndarray"): _NDARRAY,
-    ("builtins", "set"): _make_set,
+
+def _refuse_unsupported(module: str, name: str) -> None:
+    """Globals that identify a known file of another kind, named in a sentence of their own."""
+    if module == "dill" or module.startswith("dill."):
+        raise UnsupportedFile(
+            f"it was saved with dill (it refers to {module}.{name}), as StyleGAN-XL and other projects save their "
+            f"networks, and holds network code of another architecture; this tool reads {SUPPORTED_FILES}")
+    if module.startswith("torch.nn.modules."):
+        raise UnsupportedFile(
+            f"it holds whole torch modules ({module}.{name}), as StyleGAN-XL pickles do, rather than the official "
+            f"persistence records of StyleGAN2/StyleGAN3 generators; this tool reads {SUPPORTED_FILES}")
+
+
+# --- The unpickler -------------------------------------------------------------------------------
+
+# (module, name) -> name of the builder method of _Builders that the global resolves to.
+ALLOWED_GLOBALS: dict[tuple[str, str], str] = {
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): "persistent_object",
+    ("collections", "OrderedDict"): "ordered_dict",
+    ("dnnlib.util", "EasyDict"): "easydict",
+    ("dnnlib.tflib.network", "Network"): "tf_network",
+    ("torch._utils", "_rebuild_parameter"): "parameter",
+    ("torch._utils", "_rebuild_tensor_v2"): "tensor",
+    ("torch.storage", "_load_from_bytes"): "storage",
+    ("numpy", "dtype"): "dtype",
+    ("numpy", "ndarray"): "ndarray",
+    ("builtins", "set"): "set",
+    ("__builtin__", "set"): "set",
+    ("_codecs", "encode"): "encode",
 }
-for _numpy_module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    ALLOWED_GLOBALS[(_numpy_module, "scalar")] = _numpy_scalar
-    ALLOWED_GLOBALS[(_numpy_module, "_reconstruct")] = _numpy_reconstruct
+for _numpy in ("numpy.core", "numpy._core"):
+    ALLOWED_GLOBALS[(f"{_numpy}.multiarray", "scalar")] = "scalar"
+    ALLOWED_GLOBALS[(f"{_numpy}.multiarray", "_reconstruct")] = "reconstruct"
+    ALLOWED_GLOBALS[(f"{_numpy}.numeric", "_frombuffer")] = "frombuffer"
 
-_NEWOBJ_CLASSES = (collections.OrderedDict, EasyDict)   # classes the stream may instantiate empty
-_BUILD_TYPES = (np.ndarray, np.dtype)                   # objects whose state the stream may set
+
+class _Builders:
+    """What the allowed globals resolve to for one stream (the ones that allocate share its budget)."""
+
+    def __init__(self, budget: DataBudget) -> None:
+        self.persistent_object = _reconstruct_persistent_obj
+        self.ordered_dict = _ordered_dict
+        self.easydict = EasyDict
+        self.tf_network = TFNetwork
+        self.parameter = pickle_torch.rebuild_parameter
+        self.tensor = pickle_torch.rebuild_tensor
+        self.storage = functools.partial(pickle_torch.load_storage, budget=budget)
+        self.dtype = pickle_numpy.make_dtype
+        self.ndarray = pickle_numpy.NDARRAY
+        self.set = _make_set
+        self.encode = functools.partial(_encode_latin1, budget=budget)
+        self.scalar = pickle_numpy.make_scalar
+        self.reconstruct = pickle_numpy.reconstruct_array
+        self.frombuffer = functools.partial(pickle_numpy.array_from_buffer, budget=budget)
+
+
+_NEWOBJ_CLASSES = (collections.OrderedDict, EasyDict, TFNetwork)   # classes the stream may instantiate empty
 
 
 class _OpcodeTable(dict):
@@ -258,20 +204,32 @@ class _OpcodeTable(dict):
         raise NotPickleData(f"byte 0x{opcode:02x} is not a pickle opcode")
 
 
+def _refused_opcode(reason: str) -> Callable:
+    def load(self: "_RestrictedUnpickler") -> None:
+        raise RefusedPickle(reason)
+    return load
+
+
 class _RestrictedUnpickler(pickle._Unpickler):
-    """Python's own unpickler with globals limited to ALLOWED_GLOBALS, no persistent ids, and
-    object creation / state setting limited to the plain containers those files use."""
+    """Python's own unpickler with globals limited to ALLOWED_GLOBALS, no persistent ids or
+    out-of-band buffers, object creation limited to plain containers, state setting limited to
+    the placeholders of pickle_numpy and TensorFlow network records, and every opcode counted."""
 
     dispatch: dict[int, Callable] = _OpcodeTable(pickle._Unpickler.dispatch)
 
+    def __init__(self, file: Any, budget: DataBudget) -> None:
+        super().__init__(file)
+        self.builders = _Builders(budget)
+        self.budget = budget
+        self.operations = 0
+
     def find_class(self, module: str, name: str) -> Any:
-        try:
-            return ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
-            raise RefusedPickle(
-                f"it refers to {module}.{name}, which a network pickle never needs "
-                "(refused: loading it could run code)"
-            ) from None
+        key = (module, name)
+        if key in ALLOWED_GLOBALS:
+            return getattr(self.builders, ALLOWED_GLOBALS[key])
+        _refuse_unsupported(module, name)
+        raise RefusedPickle(f"it refers to {module}.{name}, which a network pickle never needs "
+                            "(refused: loading it could run code)")
 
     def persistent_load(self, pid: Any) -> Any:
         raise RefusedPickle("it uses persistent ids, which official network pickles never do")
@@ -290,28 +248,78 @@ class _RestrictedUnpickler(pickle._Unpickler):
         self._load_newobj()
 
     def _load_build(self) -> None:
-        inst = self.stack[-2]
-        if not isinstance(inst, _BUILD_TYPES):
+        state = self.stack.pop()
+        inst = self.stack[-1]
+        if isinstance(inst, pickle_numpy.DtypeSpec):
+            self._finish(inst, pickle_numpy.finish_dtype(inst, state))
+        elif isinstance(inst, pickle_numpy.PendingArray):
+            self._finish(inst, pickle_numpy.finish_array(inst, state, self.budget))
+        elif isinstance(inst, TFNetwork) and inst.state is None and isinstance(state, dict):
+            inst.state = state
+        else:
             raise RefusedPickle(f"it sets the state of a {type(inst).__name__}")
-        pickle._Unpickler.load_build(self)
 
-    def _load_inst_or_obj(self) -> None:
-        raise RefusedPickle("it uses the INST/OBJ opcodes, which official network pickles never do")
+    def _finish(self, placeholder: pickle_numpy.Placeholder, value: Any) -> None:
+        """Put the finished value where the placeholder was: on the stack and in the memo."""
+        self.stack[-1] = value
+        for key in placeholder.memo_keys:
+            if self.memo.get(key) is placeholder:
+                self.memo[key] = value
+
+    def _put(self, key: Any) -> None:
+        """Store the top of the stack in the memo, noting where a placeholder went."""
+        top = self.stack[-1]
+        if isinstance(top, pickle_numpy.Placeholder):
+            top.memo_keys.append(key)
+        self.memo[key] = top
+
+    def _load_memoize(self) -> None:
+        self._put(len(self.memo))
+
+    def _load_binput(self) -> None:
+        self._put(self.read(1)[0])
+
+    def _load_long_binput(self) -> None:
+        self._put(int.from_bytes(self.read(4), "little"))
+
+    def _load_put(self) -> None:
+        self._put(int(self.readline()[:-1]))
 
     dispatch[pickle.NEWOBJ[0]] = _load_newobj
     dispatch[pickle.NEWOBJ_EX[0]] = _load_newobj_ex
     dispatch[pickle.BUILD[0]] = _load_build
-    dispatch[pickle.INST[0]] = _load_inst_or_obj
-    dispatch[pickle.OBJ[0]] = _load_inst_or_obj
+    dispatch[pickle.MEMOIZE[0]] = _load_memoize
+    dispatch[pickle.BINPUT[0]] = _load_binput
+    dispatch[pickle.LONG_BINPUT[0]] = _load_long_binput
+    dispatch[pickle.PUT[0]] = _load_put
+    for _opcode in (pickle.INST, pickle.OBJ):
+        dispatch[_opcode[0]] = _refused_opcode("it uses the INST/OBJ opcodes, which official network pickles never do")
+    for _opcode in (pickle.EXT1, pickle.EXT2, pickle.EXT4):
+        dispatch[_opcode[0]] = _refused_opcode("it uses extension codes, which official network pickles never do")
+    for _opcode in (pickle.NEXT_BUFFER, pickle.READONLY_BUFFER):
+        dispatch[_opcode[0]] = _refused_opcode("it refers to out-of-band buffers, which a file cannot carry")
+
+
+def _counted(load_op: Callable) -> Callable:
+    def load(self: _RestrictedUnpickler) -> None:
+        self.operations += 1
+        if self.operations > MAX_OPERATIONS:
+            raise RefusedPickle(f"it holds more than {MAX_OPERATIONS:,} pickle operations, far more than any "
+                                "network pickle (a damaged or crafted file)")
+        load_op(self)
+    return load
+
+
+_RestrictedUnpickler.dispatch = _OpcodeTable({code: _counted(op) for code, op in _RestrictedUnpickler.dispatch.items()})
 
 
 class _BoundedReader:
     """A file wrapper that never asks the OS for more bytes than the file has left (a hostile length
     field must not make Python allocate it) and notices when the stream ran past the end."""
 
-    def __init__(self, f: io.BufferedReader) -> None:
+    def __init__(self, f: io.BufferedReader, size: int) -> None:
         self.f = f
-        self.size = os.fstat(f.fileno()).st_size
+        self.size = size
         self.hit_end = False
 
     def read(self, n: int = -1) -> bytes:
@@ -331,12 +339,14 @@ class _BoundedReader:
 
 
 _ZIP_MAGIC = b"PK\x03\x04"
+_EXPECTED = ("expected an official StyleGAN3/StyleGAN2 .pkl or a .safetensors file written by "
+             "`visualizer.py convert`")
 
 
-def load_pickle(path: str | os.PathLike) -> Any:
+def read_pickle(path: str | os.PathLike) -> PickleContent:
     """Unpickle an official network pickle without executing anything it carries.
 
-    Persistent network objects come back as `PersistentObject` records. Every failure is a
+    Network objects come back as `PersistentObject` / `TFNetwork` records. Every failure is a
     ModelLoadError naming the file, the problem and what to do.
     """
     path = Path(path)
@@ -344,7 +354,8 @@ def load_pickle(path: str | os.PathLike) -> Any:
                  "wait until it is complete, or copy or download it again")
     reader = None
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
             head = f.read(4)
             if not head:
                 raise ModelLoadError(f"{path}: the file is empty; it may still be being written, or the copy failed")
@@ -355,26 +366,39 @@ def load_pickle(path: str | os.PathLike) -> Any:
                     ".safetensors file written by `visualizer.py convert`"
                 )
             f.seek(0)
-            reader = _BoundedReader(f)
-            content = _RestrictedUnpickler(reader).load()
+            reader = _BoundedReader(f, size)
+            unpickler = _RestrictedUnpickler(reader, DataBudget(size))
+            content = unpickler.load()
         if reader.hit_end:  # a length field pointed past the end of the file
             raise ModelLoadError(truncated)
-        return content
+        return PickleContent(content=content, protocol=int(unpickler.proto))
     except ModelLoadError:
         raise
+    except NotARegularFile as e:
+        raise ModelLoadError(f"{e}; give a model file") from None
     except OSError as e:
         raise ModelLoadError(f"{path}: cannot read the file ({e.strerror or e})") from None
+    except UnsupportedFile as e:
+        raise ModelLoadError(f"{path}: {e}") from None
     except RefusedPickle as e:
-        raise ModelLoadError(f"{path}: refused to load: {e}. Only official StyleGAN3/StyleGAN2 network "
-                             "pickles are supported") from None
+        raise ModelLoadError(f"{path}: refused to load: {e}. Only StyleGAN3 and StyleGAN2 network pickles "
+                             "(official and of compatible projects) are supported") from None
     except MemoryError:
         raise ModelLoadError(f"{path}: refused to load: the file asks for more memory than is available") from None
     except Exception as e:  # anything a malformed stream can raise inside pickle, numpy or torch
         if reader is not None and reader.hit_end:
             raise ModelLoadError(truncated) from None
         if isinstance(e, NotPickleData):
-            raise ModelLoadError(f"{path}: not a network pickle ({e}); expected an official StyleGAN3/StyleGAN2 "
-                                 ".pkl or a .safetensors file written by `visualizer.py convert`") from None
-        raise ModelLoadError(f"{path}: not a network pickle, or a corrupted one ({type(e).__name__}: {str(e)[:200]}); "
-                             "expected an official StyleGAN3/StyleGAN2 .pkl or a .safetensors file written by "
-                             "`visualizer.py convert`") from None
+            raise ModelLoadError(f"{path}: not a network pickle ({e}); {_EXPECTED}") from None
+        raise ModelLoadError(f"{path}: not a network pickle, or a corrupted one ({type(e).__name__}: "
+                             f"{_one_line(str(e))}); {_EXPECTED}") from None
+
+
+def load_pickle(path: str | os.PathLike) -> Any:
+    """The content of `read_pickle(path)`."""
+    return read_pickle(path).content
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -1,5 +1,6 @@
 """`visualizer.py info MODEL` (a model summary with the synthesis layer table) and
-`visualizer.py convert IN.pkl OUT.safetensors` (official pickle -> native checkpoint, verified)."""
+`visualizer.py convert IN.pkl OUT.safetensors` (an official, other project's or TensorFlow pickle -> native
+checkpoint, verified)."""
 
 from __future__ import annotations
 
@@ -58,9 +59,22 @@ def stylegan2_layer_table(G: nn.Module) -> str:
     return _table(["layer", "size", "channels", ""], rows)
 
 
+def _source_line(info: ModelInfo) -> str:
+    protocol = f", pickle protocol {info.pickle_protocol}" if info.pickle_protocol is not None else ""
+    return f"source       {info.source}: {info.kind}{protocol}"
+
+
+def _fp16_line(G: nn.Module, info: ModelInfo) -> str:
+    stylegan3 = hasattr(G.synthesis, "layer_names")
+    total = len(G.synthesis.layer_names) if stylegan3 else len(G.synthesis.block_resolutions)
+    unit = "layers" if stylegan3 else "blocks"
+    return f"float16      {info.fp16_layers} of {total} {unit} built for float16 on CUDA (used when force_fp32 is off)"
+
+
 def summary(G: nn.Module, info: ModelInfo) -> str:
     lines = [
         f"model        {info.snapshot}",
+        _source_line(info),
         f"family       {info.family}" + ("   (untrained: random weights)" if info.untrained else ""),
         f"resolution   {info.img_resolution}x{info.img_resolution}, {info.img_channels} channels",
         f"z / w / c    {info.z_dim} / {info.w_dim} / {info.c_dim}" + ("   (conditional)" if info.c_dim else ""),
@@ -73,6 +87,8 @@ def summary(G: nn.Module, info: ModelInfo) -> str:
         lines.append("input        Fourier features with a user transform (translate / rotate)")
     if info.has_noise:
         lines.append("noise        per-pixel noise inputs (const / random / none)")
+    if info.fp16_layers:
+        lines.append(_fp16_line(G, info))
     table = stylegan3_layer_table(G) if info.has_input_transform else stylegan2_layer_table(G)
     return "\n".join(lines) + "\n\nsynthesis layers\n" + table
 
@@ -120,7 +136,9 @@ def convert_main(argv: list[str]) -> int:
         return _error(f"{out.parent}: no such directory")
     try:
         G = load_generator(args.input)
-        save_generator(G, out, metadata={"converted_from": Path(G.source_path).name})
+        provenance = model_info(G, args.input)
+        save_generator(G, out, metadata={"converted_from": Path(G.source_path).name, "source": provenance.source,
+                                         "source_kind": provenance.kind})
         G2 = load_generator(out)
     except ModelLoadError as e:
         return _error(str(e))

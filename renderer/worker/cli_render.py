@@ -7,39 +7,75 @@ with the render state in the PNG's metadata and a JSON sidecar, as the GUI's Sav
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from pathlib import Path
+from typing import Callable
 
 from renderer.conventions import as_matrix3, round_translation, user_transform
 from renderer.protocol import DEVICES, NOISE_MODES, OP_PATHS, PRECISIONS, RenderArgs
 
+SEED_LIMIT = 2 ** 32 - 1   # seeds feed numpy's RandomState
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a problem reported as one line (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> None:
+        print(f"error: {message} (see `visualizer.py render --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _number(lo: float, hi: float, integer: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number in [lo, hi] (an integer if asked)."""
+    kind = "an integer" if integer else "a number"
+    bounds = f"{lo:,} to {hi:,}" if integer else f"{lo:g} to {hi:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not {kind}") from None
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise argparse.ArgumentTypeError(f"must be {kind} from {bounds}, got {text[:40]}")
+        return value
+
+    return parse
+
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="visualizer.py render", description="Render one frame of a generator to a PNG.")
+    p = _Parser(prog="visualizer.py render", description="Render one frame of a generator to a PNG.")
     p.add_argument("model", help="official .pkl, native .safetensors, or a training run directory (newest snapshot)")
-    p.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
-    p.add_argument("--psi", type=float, default=1.0, help="truncation psi (default 1)")
-    p.add_argument("--cutoff", type=int, default=None, help="truncate only the first CUTOFF ws rows")
-    p.add_argument("--class", dest="class_idx", type=int, default=None, help="class of a conditional model (default: from the seed)")
+    p.add_argument("--seed", type=_number(0, SEED_LIMIT, integer=True), default=0, help="latent seed (default 0)")
+    p.add_argument("--w", dest="w_file", default=None, metavar="FILE",
+                   help="render this W (.npy from Save W, or the official projector's .npz) instead of a seed")
+    p.add_argument("--psi", type=_number(-10, 10), default=1.0, help="truncation psi (default 1)")
+    p.add_argument("--cutoff", type=_number(0, 10_000, integer=True), default=None,
+                   help="truncate only the first CUTOFF ws rows")
+    p.add_argument("--class", dest="class_idx", type=_number(0, 1_000_000, integer=True), default=None,
+                   help="class of a conditional model (default: from the seed)")
     p.add_argument("--noise-mode", choices=NOISE_MODES, default="const")
-    p.add_argument("--noise-seed", type=int, default=0)
+    p.add_argument("--noise-seed", type=_number(0, SEED_LIMIT, integer=True), default=0)
     p.add_argument("--layer", default=None, help="layer to show (default: the output); see `visualizer.py info`")
-    p.add_argument("--channel", type=int, default=0, help="first channel shown (default 0)")
+    p.add_argument("--channel", type=_number(0, 65_535, integer=True), default=0, help="first channel shown (default 0)")
     p.add_argument("--grey", action="store_true", help="show one channel as grey instead of three as RGB")
     p.add_argument("--normalize", action="store_true", help="divide each channel by its max |value|")
-    p.add_argument("--gain-db", type=float, default=0.0)
+    p.add_argument("--gain-db", type=_number(-200, 200), default=0.0)
     p.add_argument("--fft", action="store_true", help="place the power spectrum beside the image")
-    p.add_argument("--fft-range-db", type=float, default=50.0)
-    p.add_argument("--fft-beta", type=float, default=8.0)
-    p.add_argument("--translate", type=float, nargs=2, metavar=("X", "Y"), default=(0.0, 0.0),
+    p.add_argument("--fft-range-db", type=_number(1, 300), default=50.0)
+    p.add_argument("--fft-beta", type=_number(0, 100), default=8.0)
+    p.add_argument("--translate", type=_number(-100, 100), nargs=2, metavar=("X", "Y"), default=(0.0, 0.0),
                    help="input translation in image widths (StyleGAN3)")
-    p.add_argument("--rotate", type=float, default=0.0, metavar="TURNS", help="input rotation in turns (StyleGAN3)")
+    p.add_argument("--rotate", type=_number(-100, 100), default=0.0, metavar="TURNS",
+                   help="input rotation in turns (StyleGAN3)")
     p.add_argument("--round", action="store_true", help="snap the translation to whole pixels")
     p.add_argument("--untransform", action="store_true", help="resample the output back by the inverse transform")
     p.add_argument("--device", default="auto", help=f"{', '.join(DEVICES)} or cuda:N (default auto)")
     p.add_argument("--op-path", choices=OP_PATHS, default="auto")
     p.add_argument("--precision", choices=PRECISIONS, default="float32")
     p.add_argument("--force-fp32", action="store_true", help="run the official fp16 layers in float32 too (CUDA)")
-    p.add_argument("--out", required=True, help="output PNG (a .json with the render state is written beside it)")
+    p.add_argument("--out", required=True, help="output PNG (a .json with the render state is written beside it); "
+                                                 "an existing directory gets seedNNNN.png")
     return p
 
 
@@ -50,7 +86,7 @@ def args_from_cli(ns: argparse.Namespace, img_resolution: int | None = None) -> 
         translate = round_translation(translate, img_resolution)
     return RenderArgs(
         model=ns.model, device=ns.device, op_path=ns.op_path, precision=ns.precision, force_fp32=ns.force_fp32,
-        latent=((ns.seed, 1.0),), class_idx=ns.class_idx, trunc_psi=ns.psi, trunc_cutoff=ns.cutoff,
+        latent=((ns.seed, 1.0),), w_file=ns.w_file, class_idx=ns.class_idx, trunc_psi=ns.psi, trunc_cutoff=ns.cutoff,
         noise_mode=ns.noise_mode, noise_seed=ns.noise_seed,
         input_transform=as_matrix3(user_transform(translate, ns.rotate)), untransform=ns.untransform,
         layer=ns.layer, sel_channels=1 if ns.grey else 3, base_channel=ns.channel, img_normalize=ns.normalize,
@@ -61,7 +97,7 @@ def args_from_cli(ns: argparse.Namespace, img_resolution: int | None = None) -> 
 def render_main(argv: list[str]) -> int:
     try:
         ns = _parser().parse_args(argv)
-    except SystemExit as e:  # argparse has printed the usage and the problem
+    except SystemExit as e:  # argparse has printed the problem (or the help)
         return int(e.code or 0)
 
     from renderer.capture import save_png
@@ -74,16 +110,23 @@ def render_main(argv: list[str]) -> int:
         args = args_from_cli(ns, result.model.img_resolution)
         result = renderer.render(args)
     if result.error is not None:
-        print(f"error: {result.error}", file=sys.stderr)
+        print(f"error: {_one_line(result.error)}", file=sys.stderr)
         return 1
     if result.message:
-        print(f"note: {result.message}", file=sys.stderr)
+        print(f"note: {_one_line(result.message)}", file=sys.stderr)
+    out = Path(ns.out)
+    if out.is_dir():  # as the official gen_images.py names its frames
+        out = out / f"seed{ns.seed:04d}.png"
     try:
-        path = save_png(ns.out, result.image, args, result.model)
+        path = save_png(out, result.image, args, result.model)
     except (OSError, ValueError) as e:
-        print(f"error: could not write {ns.out}: {e}", file=sys.stderr)
+        print(f"error: could not write {out}: {_one_line(str(e))}", file=sys.stderr)
         return 1
     height, width = result.image.shape[:2]
     print(f"{path}  ({width}x{height}, {result.model.family}, {result.device}, ops {result.op_path}, "
           f"{result.render_time * 1000:.0f} ms)")
     return 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

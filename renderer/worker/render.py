@@ -12,7 +12,6 @@ import contextlib
 import threading
 import time
 from typing import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,6 +23,7 @@ from renderer.worker.analysis.display import layer_frame
 from renderer.worker.analysis.resample import untransform
 from renderer.worker.latents import LatentError, blended_ws, mapped_ws
 from renderer.worker.model_cache import LoadedModel, ModelCache, ModelUnavailable
+from renderer.worker.wfile import WFileError, read_w_file
 from renderer.protocol import NOISE_MODES, OP_PATHS, PRECISIONS, RenderArgs, RenderResult
 from torch_utils.ops import paths
 
@@ -56,29 +56,13 @@ def resolve_device(name: str) -> tuple[torch.device, str]:
     raise RenderError(f"Unknown device {name!r}; choose auto, cpu, cuda, cuda:N or mps.")
 
 
-def load_w_file(path: str, num_ws: int, w_dim: int) -> np.ndarray:
-    """W from a .npy file of shape [num_ws, w_dim], [1, num_ws, w_dim] or [w_dim] -> [num_ws, w_dim]."""
-    try:
-        w = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise RenderError(f"Could not read W from {path}: {e}") from e
-    if w.ndim == 3 and w.shape[0] == 1:
-        w = w[0]
-    if w.shape == (w_dim,):
-        w = np.broadcast_to(w, (num_ws, w_dim))
-    if w.shape != (num_ws, w_dim):
-        raise RenderError(f"W in {Path(path).name} has shape {list(w.shape)}; this model needs "
-                          f"[{num_ws}, {w_dim}], [1, {num_ws}, {w_dim}] or [{w_dim}].")
-    return np.asarray(w, dtype=np.float32)
-
-
 def frame_ws(G: nn.Module, args: RenderArgs, device: torch.device, notes: list[str] | None = None) -> torch.Tensor:
     """ws [1, num_ws, w_dim] that a frame of `args` uses: the W file, or the (fractional) seeds with class
     and truncation, then the style mix. Problems the user should know of are appended to `notes`."""
     notes = [] if notes is None else notes
     try:
         if args.w_file:
-            ws = torch.from_numpy(load_w_file(args.w_file, G.num_ws, G.w_dim)).to(device)[None]
+            ws = torch.from_numpy(read_w_file(args.w_file, G.num_ws, G.w_dim)).to(device)[None]
         else:
             ws = blended_ws(G, args.latent, device, args.trunc_psi, args.trunc_cutoff, args.class_idx)
         rows = [r for r in args.mix_rows if 0 <= r < G.num_ws]
@@ -88,7 +72,7 @@ def frame_ws(G: nn.Module, args: RenderArgs, device: torch.device, notes: list[s
             ws = ws.clone()
             mixed = mapped_ws(G, [int(args.mix_seed)], device, args.trunc_psi, args.trunc_cutoff, args.class_idx)
             ws[:, rows] = mixed[:, rows]
-    except LatentError as e:
+    except (LatentError, WFileError) as e:
         raise RenderError(str(e)) from None
     return ws
 
@@ -185,8 +169,14 @@ def fp16_layers(G: nn.Module, device: torch.device, force_fp32: bool) -> int:
     return sum(1 for m in G.synthesis.modules() if getattr(m, "use_fp16", False))
 
 
+# How running out of memory reads in torch's errors: CUDA and MPS "out of memory", the CPU
+# allocator's "DefaultCPUAllocator: can't allocate memory: you tried to allocate ...".
+_OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory")
+
+
 def _is_out_of_memory(e: BaseException) -> bool:
-    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and "out of memory" in str(e).lower())
+    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError)
+                                          and any(text in str(e).lower() for text in _OUT_OF_MEMORY))
 
 
 class Renderer:
