@@ -259,3 +259,24 @@ class _CrashOnFile(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, _CrashOnFile())
 """
+
+
+@pytest.mark.parametrize("role", ["model", "w_file"])
+def test_a_named_pipe_is_refused_and_the_next_setting_is_answered(client, micro_sg2_model, tmp_path, role):
+    """A FIFO named like a model or a W file used to block the renderer for good (issue 14, item 3)."""
+    fifo = tmp_path / ("x.pkl" if role == "model" else "w.npy")
+    os.mkfifo(fifo)
+    if role == "model":
+        refused = RenderArgs(model=str(fifo), latent=((5, 1.0),))
+    else:
+        refused = RenderArgs(model=str(micro_sg2_model), latent=((5, 1.0),), w_file=str(fifo))
+    client.set_args(refused)
+    result = wait_result(client, timeout=30.0)
+    assert result.args == refused
+    assert result.error is not None and "named pipe (FIFO)" in result.error
+    assert "Traceback" not in result.error
+
+    answered = RenderArgs(model=str(micro_sg2_model), latent=((6, 1.0),))
+    client.set_args(answered)
+    result = wait_result(client, timeout=30.0)
+    assert result.args == answered and result.error is None and result.image is not None
