@@ -330,6 +330,7 @@ class ScriptRunner:
             "analysis": dataclasses.asdict(viz.analysis.drawn),
             "equivariance_readout": viz.equivariance.readout.values,
             "equivariance_error": viz.equivariance.readout.error,
+            "equivariance_readout_stale": viz.equivariance.readout.drawn_stale,
             "equivariance_error_image": viz.equivariance.readout.data is not None
             and viz.equivariance.readout.data.error_image is not None,
         }
