@@ -130,6 +130,8 @@ class Visualizer(ImguiWindow):
         self._expected: tuple[RenderArgs, bool, str] | None = None   # a saved frame being restored
         self._settings_of: OrderedDict[RenderArgs, Settings] = OrderedDict()
         self._autosave_at: float | None = None
+        self._one_close_button = imgui.WindowClass()    # the panel's tab closes it; its dock shows no second X
+        self._one_close_button.dock_node_flags_override_set = imgui.internal.DockNodeFlagsPrivate_.no_close_button
 
         self.model = ModelWidget(self)
         self.latent = LatentWidget(self)
@@ -566,6 +568,7 @@ class Visualizer(ImguiWindow):
         if not self.show_analysis:
             self.analysis.panel_hidden()
             return
+        imgui.set_next_window_class(self._one_close_button)
         expanded, self.show_analysis = imgui.begin(ANALYSIS, True)
         items.record_window(ANALYSIS)
         if expanded:
