@@ -66,6 +66,11 @@ class ItemRegistry:
                 imgui.set_scroll_here_y(0.5)
             self.scroll_to = None
 
+    def record_window(self, label: str) -> None:
+        """Call right after begin(): the window's whole rectangle, under `label`##window."""
+        pos, size = imgui.get_window_pos(), imgui.get_window_size()
+        self._frame[f"{label}##window"] = ItemRect(pos.x, pos.y, pos.x + size.x, pos.y + size.y, True)
+
 
 items = ItemRegistry()
 

@@ -54,6 +54,11 @@ class ScriptedInput:
         self.click(rect.x0 + at[0] * (rect.x1 - rect.x0), rect.y0 + at[1] * (rect.y1 - rect.y0))
         return True
 
+    def move(self, x: float, y: float) -> None:
+        """Move the mouse to (x, y) and leave it there."""
+        self._frames.append([("pos", x, y)])
+        self._settle()
+
     def type_text(self, text: str) -> None:
         """Type characters into the focused text field, one per frame."""
         for char in text:

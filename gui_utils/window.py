@@ -11,18 +11,42 @@ class WindowError(RuntimeError):
     """The window could not be opened (no display, no OpenGL 3.3)."""
 
 
+def monitor_work_area() -> tuple[int, int] | None:
+    """The primary monitor's work area (width, height) in screen coordinates (None if unknown);
+    call after glfw.init()."""
+    monitor = glfw.get_primary_monitor()
+    if not monitor:
+        return None
+    _, _, width, height = glfw.get_monitor_workarea(monitor)
+    return (int(width), int(height)) if width > 0 and height > 0 else None
+
+
+def monitor_content_scale() -> float:
+    """The primary monitor's content scale (at least 1); call after glfw.init()."""
+    monitor = glfw.get_primary_monitor()
+    if not monitor:
+        return 1.0
+    sx, sy = glfw.get_monitor_content_scale(monitor)
+    return max(1.0, float(max(sx, sy)))
+
+
+def init_glfw() -> None:
+    if not glfw.init():
+        raise WindowError("could not initialise GLFW: is there a display (DISPLAY unset or X server not running)?")
+
+
 class GlfwWindow:
-    """One top-level window. `dropped_paths` collects files dropped onto it until taken."""
+    """One top-level window. `dropped_paths` collects files dropped onto it until taken; the close
+    button calls `on_close_request()`, which may keep the window open (`keep_open()`)."""
 
     def __init__(self, title: str, size: tuple[int, int], vsync: bool = True) -> None:
-        if not glfw.init():
-            raise WindowError("could not initialise GLFW: is there a display (DISPLAY unset or X server not running)?")
+        init_glfw()
         glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
         glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
         glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
         glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
         glfw.window_hint(glfw.SCALE_TO_MONITOR, True)
-        self.content_scale = self._monitor_content_scale()
+        self.content_scale = monitor_content_scale()
         width, height = self._fit_to_monitor(size)
         self.handle = glfw.create_window(width, height, title, None, None)
         if not self.handle:
@@ -33,23 +57,20 @@ class GlfwWindow:
         glfw.swap_interval(1 if vsync else 0)
         self.dropped_paths: list[str] = []
         glfw.set_drop_callback(self.handle, self._on_drop)
+        glfw.set_window_close_callback(self.handle, lambda _window: self.on_close_request())
 
-    @staticmethod
-    def _monitor_content_scale() -> float:
-        monitor = glfw.get_primary_monitor()
-        if not monitor:
-            return 1.0
-        sx, sy = glfw.get_monitor_content_scale(monitor)
-        return max(1.0, float(max(sx, sy)))
+    def on_close_request(self) -> None:
+        """The user pressed the window's close button (the window closes unless this calls keep_open)."""
+
+    def keep_open(self) -> None:
+        glfw.set_window_should_close(self.handle, False)
 
     @staticmethod
     def _fit_to_monitor(size: tuple[int, int]) -> tuple[int, int]:
-        monitor = glfw.get_primary_monitor()
         width, height = size
-        if monitor:
-            _, _, work_w, work_h = glfw.get_monitor_workarea(monitor)
-            if work_w > 0 and work_h > 0:
-                width, height = min(width, work_w), min(height, work_h)
+        area = monitor_work_area()
+        if area is not None:
+            width, height = min(width, area[0]), min(height, area[1])
         return int(width), int(height)
 
     def _on_drop(self, _window, paths) -> None:

@@ -6,8 +6,13 @@ Pure numpy (no torch): the GUI, the CLI, the renderer and the tests all import t
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
+
+# A training run directory holds its snapshots under these names (the official training loop's, or
+# our trainer's native ones); a folder of other model files is a folder, not a run.
+SNAPSHOT_NAME = re.compile(r"network-snapshot-(\d+)\.(pkl|safetensors)")
 
 SEED_ROW_STRIDE = 100  # neighbour (sx, sy) of a fractional latent position is seed sx + 100 * sy
 IDENTITY = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))

@@ -76,6 +76,8 @@ class LayerInfo:
     sampling_rate: float | None = None    # StyleGAN3 layers: s, f_c, f_h of the layer's design
     cutoff: float | None = None
     half_width: float | None = None
+    radial: bool = False                  # the band limit is a disc (StyleGAN3-R's radial filters, the
+                                          # Fourier-feature input), not a square (separable filters)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from gui_utils.virtual_screen import NoVirtualScreen, start_xvfb, stop_xvfb  # noqa: E402
 
 
 # The official implementation's reference outputs that the tests need, trimmed (tests/data/trim_fixtures.py).
@@ -101,6 +101,12 @@ def tiny_model(tmp_path_factory, reference) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_sg3r_model(tmp_path_factory, reference) -> Path:
+    """A native checkpoint of the small StyleGAN3-R reference network (radial filters)."""
+    return _saved_reference(tmp_path_factory, reference, "sg3r_small")
+
+
+@pytest.fixture(scope="session")
 def tiny_sg2_model(tmp_path_factory, reference) -> Path:
     """A native checkpoint of the small StyleGAN2 reference network (64 px)."""
     return _saved_reference(tmp_path_factory, reference, "sg2_small")
@@ -179,29 +185,38 @@ def emoji_dataset(tmp_path_factory) -> Path:
     return out
 
 
+def _virtual_screen(size: str):
+    try:
+        proc, display = start_xvfb(size)
+    except NoVirtualScreen as e:
+        pytest.skip(str(e))
+    return proc, display
+
+
 @pytest.fixture(scope="session")
 def xdisplay():
-    """A virtual X screen (Xvfb) for GUI tests; sets DISPLAY for this process and its children."""
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        pytest.skip("Xvfb is not installed (apt-get install -y --no-install-recommends xvfb)")
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        [xvfb, "-displayfd", str(write_fd), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as f:
-        number = f.readline().strip()
-    if not number:
-        proc.kill()
-        pytest.fail("Xvfb did not report a display number")
+    """A virtual X screen (Xvfb, 1920x1080) for GUI tests; sets DISPLAY for this process and its children."""
+    proc, display = _virtual_screen("1920x1080")
     old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = f":{number}"
-    yield f":{number}"
-    proc.terminate()
-    proc.wait(timeout=10)
+    os.environ["DISPLAY"] = display
+    yield display
+    stop_xvfb(proc)
     if old is None:
         os.environ.pop("DISPLAY", None)
     else:
         os.environ["DISPLAY"] = old
+
+
+@pytest.fixture(scope="session")
+def other_screens():
+    """screen(size) -> the DISPLAY of a virtual screen of that size (WxH), started once per size."""
+    started: dict[str, tuple] = {}
+
+    def screen(size: str) -> str:
+        if size not in started:
+            started[size] = _virtual_screen(size)
+        return started[size][1]
+
+    yield screen
+    for proc, _ in started.values():
+        stop_xvfb(proc)

@@ -34,6 +34,8 @@ def analysis_session(xdisplay, tiny_model, tmp_path_factory):
         {"wait": "frame"},
         {"click": "Error image"}, {"wait": "analysis", "timeout": JOB_TIMEOUT}, {"frames": 3},
         {"dump": d("readout")}, {"save_gui": str(tmp / "readout.png")},
+        {"click": "Error image"}, {"frames": 3}, {"dump": d("error_image_off")},
+        {"key": "right"}, {"wait": "frame"}, {"frames": 3}, {"dump": d("next_seed")},
         {"quit": 0},
     ]
     proc = run_gui([str(tiny_model)], tmp, steps)
@@ -71,6 +73,13 @@ def test_equivariance_readout_shows_three_finite_numbers(analysis_session):
     assert values is not None and len(values) == 3
     assert all(math.isfinite(v) and v > 0 for v in values)
     assert state["equivariance_error_image"] is True
+
+
+def test_the_readout_is_of_an_earlier_latent_only_when_the_latent_moved(analysis_session):
+    assert _state(analysis_session / "readout.json")["equivariance_readout_stale"] is False
+    off = _state(analysis_session / "error_image_off.json")
+    assert off["equivariance_error_image"] is True and off["equivariance_readout_stale"] is False
+    assert _state(analysis_session / "next_seed.json")["equivariance_readout_stale"] is True
 
 
 def test_analysis_keeps_torch_out_of_the_gui_and_draws_something(analysis_session):

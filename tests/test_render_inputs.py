@@ -1,7 +1,9 @@
 """`visualizer.py render` inputs: every numeric option bounded with a one-line message, --out as
-a directory, --w; and torch's CPU out-of-memory error recognised by the renderer."""
+a directory, --w, --position, --state; and torch's CPU out-of-memory error recognised by the renderer."""
 
 from __future__ import annotations
+
+import shutil
 
 import numpy as np
 import pytest
@@ -21,6 +23,8 @@ from renderer.worker.render import Renderer, _is_out_of_memory
     (["--channel", "999999999"], "--channel"), (["--gain-db", "1e6"], "--gain-db"),
     (["--fft-range-db", "0"], "--fft-range-db"), (["--fft-beta", "inf"], "--fft-beta"),
     (["--translate", "1e9", "0"], "--translate"), (["--rotate", "-1e20"], "--rotate"),
+    (["--position", "1e9", "0"], "--position"), (["--mix-rows", "2,x"], "--mix-rows"),
+    (["--mix-rows", "3--1"], "--mix-rows"), (["--mix-seed", "-4"], "--mix-seed"),
 ])
 def test_absurd_numbers_are_refused_in_one_line(argv, option, micro_sg2_model, tmp_path, capsys):
     out = tmp_path / "frame.png"
@@ -77,3 +81,33 @@ def test_torch_cpu_out_of_memory_is_recognised(micro_sg2_model, monkeypatch):
     monkeypatch.setattr(renderer, "_synthesize", synthesize)
     result = renderer.render(RenderArgs(model=str(micro_sg2_model)))
     assert result.error.startswith("Out of memory on cpu while rendering") and released
+
+
+def test_a_whole_position_is_that_seed_and_a_state_file_renders_its_frame(micro_sg2_model, tmp_path, capsys):
+    model = tmp_path / "model.safetensors"
+    shutil.copy(micro_sg2_model, model)
+    seed_png, position_png, again = tmp_path / "seed.png", tmp_path / "position.png", tmp_path / "again"
+    assert render_main([str(model), "--seed", "205", "--psi", "0.6", "--out", str(seed_png)]) == 0
+    assert render_main([str(model), "--position", "5", "2", "--psi", "0.6", "--out",
+                        str(position_png)]) == 0, capsys.readouterr().err
+    pixels = np.asarray(Image.open(seed_png))
+    assert np.array_equal(pixels, np.asarray(Image.open(position_png)))
+    again.mkdir()
+    assert render_main(["--state", str(position_png.with_suffix(".json")), "--out", str(again)]) == 0
+    assert np.array_equal(pixels, np.asarray(Image.open(again / "position.png")))
+    moved = model.rename(tmp_path / "moved.safetensors")
+    capsys.readouterr()
+    assert render_main(["--state", str(position_png), "--out", str(again / "missing.png")]) == 1
+    assert "model.safetensors" in capsys.readouterr().err
+    assert render_main([str(moved), "--state", str(position_png), "--out", str(again / "moved.png")]) == 0
+    assert np.array_equal(pixels, np.asarray(Image.open(again / "moved.png")))
+
+
+def test_render_without_a_model_or_with_a_foreign_png_says_so(tmp_path, capsys):
+    assert render_main(["--out", str(tmp_path / "x.png")]) == 2
+    assert "give a MODEL" in capsys.readouterr().err
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "plain.png")
+    assert render_main(["--state", str(tmp_path / "plain.png"), "--out", str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "plain.png" in err and "not saved by this visualizer" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.png"]

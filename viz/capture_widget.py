@@ -10,6 +10,8 @@ from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
 from gui_utils.imgui_utils import button
+from viz.frame_state import GUI_STATE_KEY
+from viz.state import CaptureState
 
 
 def next_free(directory: Path, stem: str, suffix: str) -> Path:
@@ -24,10 +26,20 @@ def next_free(directory: Path, stem: str, suffix: str) -> Path:
 class CaptureWidget:
     def __init__(self, viz) -> None:
         self.viz = viz
-        self.directory = str(viz.options.capture_dir)
+        self.default = CaptureState(directory=str(viz.options.capture_dir or CaptureState().directory))
+        self.directory = self.default.directory
         self.last_saved: str | None = None
         self._save_gui_pending: Path | None = None
         viz.after_draw_hooks.append(self._after_draw)
+
+    def state(self) -> CaptureState:
+        return CaptureState(directory=self.directory)
+
+    def restore(self, state: CaptureState) -> None:
+        self.directory = state.directory or self.default.directory
+
+    def reset(self) -> None:
+        self.restore(self.default)
 
     def _stem(self) -> str:
         model = self.viz.args.model
@@ -48,7 +60,8 @@ class CaptureWidget:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             saved = save_png(path, result.image, result.args, result.model,
-                             extra={"device": result.device, "op_path": result.op_path})
+                             extra={"device": result.device, "op_path": result.op_path,
+                                    GUI_STATE_KEY: viz.frame_settings_document(result.args)})
         except OSError as err:
             viz.note(f"could not save the image: {err}")
             return None

@@ -34,6 +34,7 @@ class EquivarianceReadout:
         self.data: EquivarianceData | None = None
         self.measured: RenderArgs | None = None   # what `data` is of
         self.error: str | None = None
+        self.drawn_stale: bool | None = None        # the readout as last drawn said "earlier latent" (tests)
         self._pending: RenderArgs | None = None
         self._job_key: RenderArgs | None = None
         self._key: RenderArgs | None = None
@@ -131,7 +132,7 @@ class EquivarianceReadout:
         if d is None:
             imgui.text_disabled("EQ-T -   EQ-T frac -   EQ-R -")
             return
-        stale = self._latent_of(self.measured) != self._latent_of(self.request_key())
+        stale = self.drawn_stale = self._latent_of(self.measured) != self._latent_of(self.request_key())
         imgui.text(f"EQ-T {_db(d.eqt)}   EQ-T frac {_db(d.eqt_frac)}   EQ-R {_db(d.eqr)}")
         imgui.same_line()
         imgui.text_disabled(f"({d.num_samples} samples{', earlier latent' if stale else ''})")

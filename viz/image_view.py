@@ -1,6 +1,7 @@
-"""The image area right of the controls: the newest frame scaled to fit (whole-number zoom when it is
-smaller than the area), drag to move through seeds, the spectrum's cutoff and Nyquist drawn over the
-spectrum half, and errors as readable text over the image."""
+"""The image area (the dock space's central area): the newest frame scaled to fit (whole-number zoom
+when it is smaller than the area), drag to move through seeds, the spectrum's cutoff (a circle where
+the layer's filters are radial, as in StyleGAN3-R) and Nyquist drawn over the spectrum half, and
+errors as readable text over the image. Another model's frame is never shown under this one's name."""
 
 from __future__ import annotations
 
@@ -21,12 +22,12 @@ class ImageView:
     def __init__(self, viz) -> None:
         self.viz = viz
         self.rect: tuple[int, int, int, int] | None = None   # where the image is drawn, framebuffer pixels
+        self._area = (0.0, 0.0, 1.0, 1.0)
+        self.cutoff_shape: str | None = None                 # "circle" or "square" as last drawn (tests)
 
     def area(self) -> tuple[float, float, float, float]:
         """The image area (x, y, w, h) in screen coordinates."""
-        lay = self.viz.layout
-        win_w, win_h = self.viz.size
-        return lay.pane_width, 0.0, max(1.0, win_w - lay.pane_width), max(1.0, win_h - lay.status_height)
+        return self._area
 
     def _fit(self) -> tuple[float, float, float, float] | None:
         tex = self.viz.texture
@@ -40,14 +41,16 @@ class ImageView:
         iw, ih = tex.width * zoom, tex.height * zoom
         return round(x + (w - iw) / 2), round(y + (h - ih) / 2), round(iw), round(ih)
 
-    def __call__(self, show: bool) -> None:
+    def __call__(self, area) -> None:
         viz = self.viz
+        self._area = (area.x, area.y, max(1.0, area.w), max(1.0, area.h))
         x, y, w, h = self.area()
         imgui.set_next_window_pos(imgui.ImVec2(x, y))
         imgui.set_next_window_size(imgui.ImVec2(w, h))
         flags = (imgui.WindowFlags_.no_decoration | imgui.WindowFlags_.no_background | imgui.WindowFlags_.no_move
                  | imgui.WindowFlags_.no_saved_settings | imgui.WindowFlags_.no_bring_to_front_on_focus
-                 | imgui.WindowFlags_.no_scroll_with_mouse)
+                 | imgui.WindowFlags_.no_scroll_with_mouse | imgui.WindowFlags_.no_docking
+                 | imgui.WindowFlags_.no_focus_on_appearing)
         imgui.push_style_var(imgui.StyleVar_.window_padding, imgui.ImVec2(0, 0))
         imgui.begin("Image", None, flags)
         imgui.invisible_button(IMAGE_AREA_LABEL, imgui.ImVec2(w, h))
@@ -56,7 +59,7 @@ class ImageView:
             delta = imgui.get_io().mouse_delta
             if delta.x or delta.y:
                 viz.latent.drag(delta.x, delta.y)
-        fit = self._fit()
+        fit = None if viz.image_is_stale else self._fit()
         scale_x = viz.framebuffer_size[0] / max(1, viz.size[0])
         scale_y = viz.framebuffer_size[1] / max(1, viz.size[1])
         self.rect = None if fit is None else (round(fit[0] * scale_x), round(fit[1] * scale_y),
@@ -92,19 +95,30 @@ class ImageView:
         pad = lay.px(4)
         label = "Nyquist" + (f" {rate / 2:g}" if rate else "")
         draw.add_text(imgui.ImVec2(cx - hx + pad, cy - hy + pad), nyq, label)
+        self.cutoff_shape = None
         if info is not None and rate and info.cutoff:
             r = min(1.0, 2 * info.cutoff / rate)
             cut = imgui.get_color_u32(imgui.ImVec4(*CUTOFF_COLOR))
-            draw.add_rect(imgui.ImVec2(cx - hx * r, cy - hy * r), imgui.ImVec2(cx + hx * r, cy + hy * r), cut, 0.0,
-                          lay.line_thickness)
-            draw.add_text(imgui.ImVec2(cx - hx * r + pad, cy + hy * r + pad), cut, f"cutoff f_c {info.cutoff:g}")
+            if info.radial:
+                draw.add_ellipse(imgui.ImVec2(cx, cy), imgui.ImVec2(hx * r, hy * r), cut, 0.0, 0, lay.line_thickness)
+                self.cutoff_shape = "circle"
+            else:
+                draw.add_rect(imgui.ImVec2(cx - hx * r, cy - hy * r), imgui.ImVec2(cx + hx * r, cy + hy * r), cut, 0.0,
+                              lay.line_thickness)
+                self.cutoff_shape = "square"
+            label = f"cutoff f_c {info.cutoff:.2f}"
+            size = imgui.calc_text_size(label)
+            below = cy + hy * r + pad
+            if below + size.y > cy + hy:            # no room under the cutoff: inside it instead
+                below = cy + hy * r - size.y - pad
+            draw.add_text(imgui.ImVec2(cx - size.x / 2, below), cut, label)
 
     def _draw_messages(self, x: float, y: float, w: float, h: float) -> None:
         viz = self.viz
         error = viz.result.error
         if error:
             text, color = error, ERROR_COLOR
-        elif viz.image_args is None:
+        elif viz.image_args is None or viz.image_is_stale:
             text, color = ("Loading model ..." if viz.args.model else "No model: open one in the Model section,"
                            " drop a file onto the window, or pass it on the command line."), None
         else:

@@ -15,6 +15,7 @@ from renderer.animation import LatentMotion
 from renderer.conventions import SEED_ROW_STRIDE, displayed_seed
 from renderer.files import write_atomic
 from renderer.protocol import RenderArgs
+from viz.state import LatentState
 
 DRAG_SEEDS_PER_PIXEL = 0.01       # dragging on the image
 INT32_LIMIT = 1 << 31
@@ -31,6 +32,17 @@ class LatentWidget:
         self.class_idx = 0
         self.w_file: str | None = None
         self.w_path_field = ""
+
+    def state(self) -> LatentState:
+        return LatentState(x=float(self.x), y=float(self.y), anim=self.anim, speed=float(self.speed),
+                           class_from_seed=self.class_from_seed, class_idx=int(self.class_idx), w_file=self.w_file)
+
+    def restore(self, state: LatentState) -> None:
+        self.x, self.y, self.anim, self.speed = state.x, state.y, state.anim, state.speed
+        self.class_from_seed, self.class_idx, self.w_file = state.class_from_seed, max(0, state.class_idx), state.w_file
+
+    def reset(self) -> None:
+        self.restore(LatentState())
 
     @property
     def seed(self) -> int:
@@ -86,9 +98,7 @@ class LatentWidget:
                 _, self.speed = imgui.input_float("Speed (seeds/s)", self.speed, 0.05, 0.5, "%.2f")
             if button("Snap", lay.button_width):
                 self.x, self.y = float(round(self.x)), float(round(self.y))
-            imgui.same_line()
-            if button("Reset", lay.button_width):
-                self.x, self.y, self.anim = 0.0, 0.0, False
+            imgui_utils.help_marker("Snap: round the position to the nearest whole seed.")
 
         info = viz.model_info
         if info.c_dim:

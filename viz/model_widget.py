@@ -1,4 +1,9 @@
-"""Model: path field, Recent list, a browser for --browse-dir, follow a training run, the info line."""
+"""Model: path field (its tooltip gives the full path loaded), Recent list, a browser of models and
+training runs, follow a training run, the info line.
+
+A path is checked before it is tried (a missing path or a folder that is not a training run is
+refused with a note and changes nothing) and enters Recent only once the worker has loaded it; when
+loading fails, the model that was loaded stays, and Path and Recent keep showing it."""
 
 from __future__ import annotations
 
@@ -9,19 +14,13 @@ from imgui_bundle import imgui
 
 from gui_utils import imgui_utils
 from gui_utils.imgui_utils import button, checkbox, grayed_out, selectable
-from renderer.protocol import RenderArgs
+from renderer.protocol import RenderArgs, RenderResult
+from viz.model_browser import ModelBrowser, is_run, snapshots_in
+from viz.state import ModelState
 
-MODEL_SUFFIXES = (".pkl", ".safetensors", ".pt")
 FOLLOW_POLL_SECONDS = 2.0
-
-
-def snapshots_in(directory: Path) -> list[Path]:
-    """Model files directly in a directory (a training run's snapshots), oldest first."""
-    try:
-        files = [p for p in directory.iterdir() if p.is_file() and p.suffix in MODEL_SUFFIXES]
-    except OSError:
-        return []
-    return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
+BROWSER_ROWS = 12
+BROWSE_LABEL = "Browse"
 
 
 def describe(info, device: str, op_path: str, precision: str) -> str:
@@ -42,37 +41,112 @@ def describe(info, device: str, op_path: str, precision: str) -> str:
     return " | ".join(parts)
 
 
+def path_once(error: str, path: str) -> str:
+    """The worker's 'Could not load P: P: why' as 'Could not load P: why'."""
+    return error.replace(f"{path}: {path}: ", f"{path}: ") if path else error
+
+
+def refusal(path: Path) -> str | None:
+    """Why `path` cannot be opened as a model, before trying it (None: try it)."""
+    if not path.exists():
+        return f"No such file or folder: {path}"
+    if path.is_dir() and not is_run(path):
+        return (f"{path} is a folder, not a training run (no network-snapshot-* files): pick a model from it "
+                "in the browser")
+    return None
+
+
 class ModelWidget:
     def __init__(self, viz) -> None:
         self.viz = viz
-        self.path = ""                 # what the user chose: a model file or a run directory
+        self.path = ""                 # the model loaded (or, before any has loaded, the one tried)
+        self.pending: str | None = None   # being loaded; becomes `path` once the worker has loaded it
+        self.loaded = False            # `path` has been loaded by the worker
         self.path_field = ""
         self.follow = False
         self.followed: str | None = None   # newest snapshot of the run while following
         self._last_poll = 0.0
         self._previous_size: dict[str, int] = {}
-        self.browse_root = Path(viz.options.browse_dir) if viz.options.browse_dir else None
-        self.browse_dir = self.browse_root
-        models = viz.options.models
-        for model in reversed(models):
-            viz.recent.add(str(model))
-        if models:
-            self.open(models[0])
+        browse_dir = viz.options.browse_dir
+        self.show_browser = bool(browse_dir)
+        self.browser = ModelBrowser(Path(browse_dir).expanduser() if browse_dir else Path.cwd())
+        self._browser_placed = bool(browse_dir)
+        self.tooltip_shown: str | None = None      # the path field's tooltip as last shown (tests)
 
-    def open(self, path: str) -> None:
-        """Load a model file or training-run directory (renders its newest snapshot)."""
+    # Settings -----------------------------------------------------------------------------
+
+    def state(self) -> ModelState:
+        return ModelState(path=self.pending or self.path, follow=self.follow)
+
+    def restore(self, state: ModelState) -> None:
+        """Take the model of a session, an undo step or a saved frame (no note, keyframes kept)."""
+        self.follow = state.follow
+        if state.path and state.path != (self.pending or self.path):
+            self._try(state.path, quiet=True)
+
+    def reset(self) -> None:
+        self.follow = False
+
+    # Opening ------------------------------------------------------------------------------
+
+    def open(self, path: str) -> bool:
+        """The user opens a model file or a training-run directory (its newest snapshot). False (with a
+        note) when the path is refused before trying it."""
         path = str(path).strip()
         if not path:
-            return
-        self.path = self.path_field = path
+            return False
+        return self._try(path, quiet=False)
+
+    def _try(self, path: str, quiet: bool) -> bool:
+        viz = self.viz
+        target = Path(path).expanduser()
+        why = refusal(target)
+        if why is not None:
+            viz.note(why)
+            self.path_field = self.pending or self.path
+            if target.is_dir():
+                self.show_browser, self.browser.directory = True, target
+            return False
+        if not target.is_dir():
+            self.follow = False        # a single file: there is no run to follow
+        if not quiet and str(target) != (self.pending or self.path):
+            viz.clip.clear_keyframes("they were recorded with another model")
+        self.pending = self.path_field = str(target)
         self.followed = None
         self._previous_size = {}
-        self.viz.recent.add(path)
-        self.viz.set_title(f"StyleGAN visualizer - {Path(path).name}")
+        return True
+
+    def on_result(self, result: RenderResult) -> None:
+        """A frame came back: a pending model has loaded (Recent, title) or failed (back to the loaded one)."""
+        viz = self.viz
+        if self.pending is None or result.args is None or result.args.model != self._model_arg():
+            return
+        pending, self.pending = self.pending, None
+        if result.model.family:
+            self.path, self.loaded = pending, True
+            viz.recent.add(pending)
+            viz.set_title(f"StyleGAN visualizer - {Path(pending).name}")
+            self._place_browser()
+        elif self.loaded:
+            error = path_once(result.error or "the model could not be loaded", pending)
+            viz.note(error if pending in error else f"Could not open {pending}: {error}")
+            self.path_field = self.path
+            viz.automatic_change()
+        else:
+            self.path = pending        # nothing loaded yet: the error stays on screen, the path to fix it
+
+    def _place_browser(self) -> None:
+        """The browser starts in the loaded model's folder unless the user has been browsing."""
+        if not self._browser_placed and self.path:
+            path = Path(self.path)
+            self.browser.directory = path.parent if path.is_file() or is_run(path) else path
+
+    # Following a run ----------------------------------------------------------------------
 
     def _poll_run(self) -> None:
         """While following a run directory, pick its newest snapshot once its size stops changing."""
         now = time.monotonic()
+        self.viz.wake_after(FOLLOW_POLL_SECONDS - (now - self._last_poll))
         if now - self._last_poll < FOLLOW_POLL_SECONDS:
             return
         self._last_poll = now
@@ -89,6 +163,8 @@ class ModelWidget:
             self.followed = str(newest)
 
     def _model_arg(self) -> str:
+        if self.pending is not None:
+            return self.pending
         if self.follow and self.path and Path(self.path).is_dir():
             self._poll_run()
             return self.followed or self.path
@@ -96,6 +172,8 @@ class ModelWidget:
 
     def contribute(self, args: RenderArgs) -> RenderArgs:
         return args.replace(model=self._model_arg())
+
+    # Drawing ------------------------------------------------------------------------------
 
     def __call__(self, show: bool) -> None:
         viz = self.viz
@@ -106,6 +184,9 @@ class ModelWidget:
             entered, self.path_field = imgui.input_text("##model path", self.path_field,
                                                         imgui.InputTextFlags_.enter_returns_true)
         imgui_utils.items.record("##model path")
+        if imgui.is_item_hovered() and not imgui.is_item_active():
+            self.tooltip_shown = self._path_tooltip()
+            imgui.set_tooltip(self.tooltip_shown)
         imgui.same_line()
         if button("Load", lay.button_width) or entered:
             self.open(self.path_field)
@@ -121,45 +202,43 @@ class ModelWidget:
                 imgui.end_combo()
         imgui_utils.items.record("Recent")
 
-        is_run = bool(self.path) and Path(self.path).is_dir()
-        with grayed_out(not is_run):
-            _, self.follow = checkbox("Follow run", self.follow)
+        chosen_path = self.pending or self.path
+        is_dir_run = bool(chosen_path) and Path(chosen_path).is_dir()
+        with grayed_out(not is_dir_run):
+            changed, follow = checkbox("Follow run", self.follow and is_dir_run)
+            if changed:
+                self.follow = follow
         imgui_utils.help_marker("Load each new snapshot as the training run in this directory writes it.")
         if self.follow and self.followed:
             imgui.same_line()
             imgui.text_disabled(Path(self.followed).name)
-
-        if self.browse_root is not None:
-            self._browser()
+        imgui.same_line()
+        changed, self.show_browser = checkbox(BROWSE_LABEL, self.show_browser)
+        if changed and self.show_browser:
+            self._place_browser()
+        if self.show_browser:
+            height = BROWSER_ROWS * imgui.get_text_line_height_with_spacing() + lay.px(8)
+            chosen = self.browser.draw(imgui.ImVec2(lay.item_width + lay.label_width, height),
+                                       self.pending or self.path)
+            if chosen is not None:
+                self._browser_placed = True
+                self.open(str(chosen))
+            elif imgui.is_item_clicked():
+                self._browser_placed = True
 
         info = viz.model_info
-        if info.family:
+        if self.pending is not None:
+            imgui.text_disabled(f"loading {Path(self.pending).name} ...")
+        elif info.family:
             imgui.text_wrapped(describe(info, viz.result.device, viz.result.op_path, viz.result.precision))
         elif viz.args.model:
             imgui.text_disabled("loading ..." if viz.result.error is None else "model failed to load")
 
-    def _browser(self) -> None:
-        lay = self.viz.layout
-        imgui.text(f"Browse: {self.browse_dir}")
-        if imgui.begin_child("##browser", imgui.ImVec2(lay.item_width + lay.label_width, lay.list_height / 2),
-                             imgui.ChildFlags_.borders):
-            if self.browse_dir != self.browse_root and selectable(".. (up)", False):
-                self.browse_dir = self.browse_dir.parent
-            try:
-                entries = sorted(self.browse_dir.iterdir(), key=lambda p: (not p.is_dir(), p.name.lower()))
-            except OSError as err:
-                entries = []
-                imgui.text_colored(imgui.ImVec4(1, 0.5, 0.4, 1), f"cannot list: {err.strerror}")
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                if entry.is_dir():
-                    run = bool(snapshots_in(entry))
-                    if selectable(f"[{'run' if run else 'dir'}] {entry.name}", str(entry) == self.path):
-                        if run:
-                            self.open(str(entry))      # its newest snapshot; its files are listed below
-                        self.browse_dir = entry
-                elif entry.suffix in MODEL_SUFFIXES:
-                    if selectable(entry.name, str(entry) == self.path):
-                        self.open(str(entry))
-        imgui.end_child()
+    def _path_tooltip(self) -> str:
+        lines = [f"Loaded: {self.path}" if self.loaded else (self.path or "no model")]
+        snapshot = self.viz.model_info.snapshot
+        if snapshot and snapshot != self.path:
+            lines.append(f"Snapshot: {snapshot}")
+        if self.pending:
+            lines.append(f"Loading: {self.pending}")
+        return "\n".join(lines)

@@ -9,6 +9,7 @@ from imgui_bundle import imgui, implot
 from gui_utils import imgui_utils
 from gui_utils.imgui_utils import checkbox
 from renderer.protocol import DEVICES, OP_PATHS, PRECISIONS, RenderArgs
+from viz.state import PerformanceState
 
 FPS_LIMIT_RANGE = (5, 240)
 PLOT_HEADROOM = 1.2
@@ -18,10 +19,27 @@ PRECISION_LABELS = {"float32": "float32", "bfloat16": "bfloat16 (low-precision p
 class PerformanceWidget:
     def __init__(self, viz) -> None:
         self.viz = viz
-        self.device = viz.options.device
+        self.default = PerformanceState(device=viz.options.device or PerformanceState().device)
+        self.device = self.default.device
         self.op_path = "auto"
         self.precision = "float32"
         self.force_fp32 = False                 # the official fp16 layers run in float16 on CUDA
+
+    def state(self) -> PerformanceState:
+        viz = self.viz
+        return PerformanceState(device=self.device, op_path=self.op_path, precision=self.precision,
+                                force_fp32=self.force_fp32, fps_limit=int(viz.fps_limit), vsync=bool(viz.vsync))
+
+    def restore(self, state: PerformanceState) -> None:
+        self.device = state.device or self.default.device
+        self.op_path = state.op_path if state.op_path in OP_PATHS else OP_PATHS[0]
+        self.precision = state.precision if state.precision in PRECISIONS else PRECISIONS[0]
+        self.force_fp32 = state.force_fp32
+        self.viz.fps_limit = int(min(max(state.fps_limit, FPS_LIMIT_RANGE[0]), FPS_LIMIT_RANGE[1]))
+        self.viz.set_vsync(state.vsync)
+
+    def reset(self) -> None:
+        self.restore(self.default)
 
     def contribute(self, args: RenderArgs) -> RenderArgs:
         return args.replace(device=self.device, op_path=self.op_path, precision=self.precision,
@@ -50,6 +68,8 @@ class PerformanceWidget:
         self._plot(f"GUI frame {gui * 1e3:.1f} ms ({1 / gui if gui else 0:.0f} fps)###gui", viz.gui_times, "GUI")
         self._plot(f"Render {render * 1e3:.1f} ms###render", viz.render_times, "render")
         _, viz.fps_limit = imgui.slider_int("FPS limit", viz.fps_limit, *FPS_LIMIT_RANGE)
+        imgui_utils.help_marker("The most frames per second while something moves; an idle window redraws only "
+                                "when something changes.")
         changed, vsync = checkbox("Vertical sync", viz.vsync)
         if changed:
             viz.set_vsync(vsync)

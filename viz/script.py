@@ -12,10 +12,19 @@ feed real ImGui mouse and key events (gui_utils.scripted_input). Steps (JSON obj
     {"scroll_to": LABEL}                    scroll the control pane until LABEL is wholly visible
     {"key": "right", "mods": ["ctrl"]}      press and release a key
     {"drag_image": [DX, DY]}                drag across the image from its centre
+    {"drag": LABEL, "by": [DX, DY]}         press on the item drawn with LABEL (at its centre, or at fractions
+                                            "at" of its size plus "offset" pixels), move by DX, DY, release
+    {"hover": LABEL}                        move the mouse over the item drawn with LABEL
+    {"drop": PATH}                          drop a file onto the window
+    {"close_window": true}                  press the window's close button
+    {"idle": SECONDS, "out": PATH}          ask for no frames for SECONDS; write the GUI process's CPU time,
+                                            the wall time and the frames drawn meanwhile to PATH (JSON)
+    {"busy": SECONDS, "out": PATH}          the same while asking for a frame at every turn (a baseline)
     {"frames": N}                           let N frames pass
     {"dump": PATH}                          write the visualizer's state as JSON (+ PATH.screen.npy, PATH.image.npy)
     {"save_gui": PATH}                      save the window as a PNG
-    {"quit": CODE}                          close with this exit status
+    {"quit": CODE}                          close with this exit status (never asks)
+    {"wait": "closed"}                      the last step: the user closes the window (exit status 0)
 Every step has a timeout; a step that times out, or an error frame while waiting without
 "allow_error", ends the run with a message and a non-zero status.
 """
@@ -32,7 +41,10 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from gui_utils.imgui_utils import items
+from imgui_bundle import imgui
+
+from gui_utils.imgui_utils import ItemRect, items
+from viz.session import to_json_data
 
 SCRIPT_ENV = "STYLEGAN_VIZ_SCRIPT"
 STEP_TIMEOUT = 120.0
@@ -40,6 +52,16 @@ STEP_TIMEOUT = 120.0
 
 class ScriptError(RuntimeError):
     pass
+
+
+def _on_screen(label: str) -> ItemRect | None:
+    """The item drawn with `label` if it was wholly visible in the last frame; else None, and its
+    window scrolls towards it."""
+    rect = items.rects.get(label)
+    if rect is None or not rect.visible:
+        items.scroll_to = label
+        return None
+    return rect
 
 
 class ScriptRunner:
@@ -52,6 +74,8 @@ class ScriptRunner:
         self._frames_left: int | None = None
         self._after_draw: list = []
         self._input_queued = False
+        self._measuring: tuple[float, float, int] | None = None   # (wall, cpu, frames) when a CPU measure began
+        self.waiting_for_close = False
         viz.after_draw_hooks.append(self._run_after_draw)
 
     @classmethod
@@ -64,6 +88,17 @@ class ScriptRunner:
     @property
     def finished(self) -> bool:
         return self.exit_code is not None
+
+    @property
+    def wants_frames(self) -> bool:
+        """Whether the window should keep drawing frames for the script (not while it measures idling)."""
+        return bool(self.steps) and not self.finished and "idle" not in self.steps[0] and not self.waiting_for_close
+
+    def window_closed(self) -> None:
+        """The window closed by itself (the user quit): the end a last {"wait": "closed"} step waits for,
+        reached there or during the step before it (the click that quit)."""
+        if self.steps and self.steps[-1] == {"wait": "closed"} and len(self.steps) <= 2:
+            self.exit_code = 0
 
     def fail(self, message: str) -> None:
         print(f"visualizer: {message}", file=sys.stderr)
@@ -103,13 +138,19 @@ class ScriptRunner:
                 return not viz.clip.busy and viz.clip.job is None
             if step["wait"] == "analysis":
                 return not viz.analysis.busy and viz.equivariance.readout.job is None
+            if step["wait"] == "closed":
+                self.waiting_for_close = True
+                return False
             raise ScriptError(f"unknown wait {step['wait']!r}")
         if "set" in step:
             *path, attr = step["set"].split(".")
             target = viz
             for name in path:
                 target = getattr(target, name)
-            setattr(target, attr, step["value"])
+            value = step["value"]
+            if isinstance(getattr(target, attr, None), (set, tuple)) and isinstance(value, list):
+                value = type(getattr(target, attr))(value)     # JSON lists to the attribute's own collection
+            setattr(target, attr, value)
             return True
         if "click" in step:
             if not self._input_queued:
@@ -122,11 +163,7 @@ class ScriptRunner:
                 self._input_queued = True
             return viz.input.idle
         if "scroll_to" in step:
-            rect = items.rects.get(step["scroll_to"])
-            if rect is not None and rect.visible:
-                return True
-            items.scroll_to = step["scroll_to"]
-            return False
+            return _on_screen(step["scroll_to"]) is not None
         if "key" in step:
             if not self._input_queued:
                 viz.input.press(step["key"], tuple(step.get("mods", ())))
@@ -142,6 +179,38 @@ class ScriptRunner:
                 viz.input.drag((cx, cy), (cx + dx, cy + dy))
                 self._input_queued = True
             return viz.input.idle
+        if "drag" in step:
+            if not self._input_queued:
+                rect = _on_screen(step["drag"])
+                if rect is None:
+                    return False
+                fx, fy = step.get("at", (0.5, 0.5))
+                ox, oy = step.get("offset", (0, 0))
+                cx, cy = rect.x0 + fx * (rect.x1 - rect.x0) + ox, rect.y0 + fy * (rect.y1 - rect.y0) + oy
+                dx, dy = step["by"]
+                viz.input.drag((cx, cy), (cx + dx, cy + dy), steps=int(step.get("steps", 8)))
+                self._input_queued = True
+            return viz.input.idle
+        if "hover" in step:
+            if not self._input_queued:
+                rect = _on_screen(step["hover"])
+                if rect is None:
+                    return False
+                viz.input.move(*rect.center)
+                self._input_queued = True
+            return viz.input.idle
+        if "drop" in step:
+            if not self._input_queued:          # taken at the start of the next frame: done after that one
+                viz.dropped_paths.append(str(step["drop"]))
+                self._input_queued = True
+                return False
+            return True
+        if "close_window" in step:           # as the window's close button does
+            viz.request_close()
+            viz.on_close_request()
+            return True
+        if "idle" in step or "busy" in step:
+            return self._measure_cpu(step)
         if "frames" in step:
             if self._frames_left is None:
                 self._frames_left = int(step["frames"])
@@ -162,10 +231,72 @@ class ScriptRunner:
             return True
         raise ScriptError(f"unknown script step {step}")
 
+    def _measure_cpu(self, step: dict) -> bool:
+        process = psutil.Process()
+        cpu = sum(process.cpu_times()[:2])
+        now = time.monotonic()
+        if self._measuring is None:
+            self._measuring = (now, cpu, self.viz.frames_drawn)
+            return False
+        started, cpu0, frames0 = self._measuring
+        seconds = float(step.get("idle", step.get("busy")))
+        if now - started < seconds:
+            self.viz.wake_after(started + seconds - now)
+            return False
+        self._measuring = None
+        record = {"wall_seconds": now - started, "cpu_seconds": cpu - cpu0, "frames": self.viz.frames_drawn - frames0}
+        Path(step["out"]).write_text(json.dumps(record))
+        return True
+
     def _run_after_draw(self) -> None:
         hooks, self._after_draw = self._after_draw, []
         for hook in hooks:
             hook()
+
+    def _gui_state(self) -> dict:
+        """The window's own state: settings, dialogs, history, model loading, layout."""
+        viz = self.viz
+        shown = viz.image_args
+        return {
+            "settings": to_json_data(viz.settings()),
+            "should_close": viz.should_close,
+            "quit_dialog": viz.quit_dialog.is_open,
+            "quit_reasons": list(viz.quit_dialog.reasons),
+            "path_dialog": viz.dialog.is_open,
+            "typing": imgui.get_io().want_text_input,
+            "popup_open": imgui.is_popup_open("", imgui.PopupFlags_.any_popup_id | imgui.PopupFlags_.any_popup_level),
+            "can_undo": viz.history.can_undo,
+            "can_redo": viz.history.can_redo,
+            "recent": list(viz.recent.paths),
+            "model_path": viz.model.path,
+            "model_pending": viz.model.pending,
+            "path_field": viz.model.path_field,
+            "follow": viz.model.follow,
+            "model_tooltip": viz.model.tooltip_shown,
+            "browser_dir": str(viz.model.browser.directory),
+            "browser_entries": [e.label for e in viz.model.browser._entries()] if viz.model.show_browser else [],
+            "keyframes": [[k.position[0], k.position[1], k.translate[0], k.translate[1], k.rotate]
+                          for k in viz.clip.keyframes],
+            "image_stale": viz.image_is_stale,
+            "image_model": shown.model if shown is not None else None,
+            "args_model": viz.args.model,
+            "errors_shown": list(viz.errors_shown),
+            "cutoff_shape": viz.image_view.cutoff_shape,
+            "layer_rows": [list(row) for row in viz.layer.drawn_rows],
+            "ui_scale": viz.ui_scale,
+            "font_size": viz.layout.font_size,
+            "window_size": list(viz.size),
+            "image_area": list(viz.image_view.area()),
+            "windows": {label.removesuffix("##window"): [r.x0, r.y0, r.x1, r.y1]
+                        for label, r in items.rects.items() if label.endswith("##window")},
+            "plots": {label.removeprefix("##"): [r.x0, r.y0, r.x1, r.y1]
+                      for label, r in items.rects.items() if label.startswith("##") and label.endswith(" plot")},
+            "open_sections": sorted(viz.open_sections),
+            "show_analysis": viz.show_analysis,
+            "session_path": str(viz.sessions.named_path) if viz.sessions.named_path else None,
+            "frames_drawn": viz.frames_drawn,
+            "unsaved_work": viz.unsaved_work(),
+        }
 
     def dump(self, path: str) -> None:
         """The state a test checks: what is on screen, the args, the shown layer, torch in this process."""
@@ -193,17 +324,19 @@ class ScriptRunner:
             "last_clip": viz.clip.last_output,
             "clip_frames": viz.clip.num_frames(),
             "clip_duration": viz.clip.duration,
-            "notes": [text for _, text in viz.notes],
+            "notes": list(viz.note_log),
             "torch_imported": "torch" in sys.modules,
             "renderer_pid": getattr(viz.client, "pid", None),
-            "analysis": dataclasses.asdict(viz.analysis.state),
+            "analysis": dataclasses.asdict(viz.analysis.drawn),
             "equivariance_readout": viz.equivariance.readout.values,
             "equivariance_error": viz.equivariance.readout.error,
+            "equivariance_readout_stale": viz.equivariance.readout.drawn_stale,
             "equivariance_error_image": viz.equivariance.readout.data is not None
             and viz.equivariance.readout.data.error_image is not None,
         }
         status = viz.client.status(timeout=30)
         state["worker"] = dataclasses.asdict(status) if status is not None else None
+        state.update(self._gui_state())
         state["child_processes"] = [[p.pid, " ".join(p.cmdline())] for p in psutil.Process().children(recursive=True)]
         spec = viz.clip.last_spec
         state["last_clip_base"] = dataclasses.asdict(spec.base) if spec is not None else None

@@ -10,12 +10,14 @@ SHORTCUTS = (
     ("Space", "start / stop the latent animation"),
     ("Ctrl+S", "save the image (PNG with metadata) to the capture directory"),
     ("Ctrl+G", "save the whole window (Save GUI)"),
+    ("Ctrl+Z", "undo the last change of a setting"),
+    ("Ctrl+Shift+Z, Ctrl+Y", "redo"),
     ("[ / ]", "previous / next channel of the layer"),
     ("F", "spectrum view on / off"),
     ("F1", "show / hide this list"),
-    ("Esc", "close the visualizer"),
+    ("Esc", "close a popup or dialog, leave a text field; else quit (asks if there is unsaved work)"),
     ("Drag on image", "move through seeds"),
-    ("Drop a file", "open it as the model"),
+    ("Drop a file", "a model or run: open it; a saved .png or its .json: restore that frame; a session .json: open it"),
 )
 
 
@@ -33,15 +35,19 @@ class Shortcuts:
         if pressed(imgui.Key.escape, False):
             if self.show_overlay:
                 self.show_overlay = False
-            else:
-                viz.request_close()
-        if io.want_text_input:
+            elif not (viz.escape_taken or viz.dialog.is_open or viz.quit_dialog.is_open):
+                viz.ask_to_quit()
+        if io.want_text_input or viz.dialog.is_open or viz.quit_dialog.is_open:
             return                     # typing in a field: letters and arrows belong to it
         if io.key_ctrl:
             if pressed(imgui.Key.s, False):
                 viz.capture.save_image()
             if pressed(imgui.Key.g, False):
                 viz.capture.save_gui()
+            if pressed(imgui.Key.z) and not io.key_shift:
+                viz.undo()
+            if (pressed(imgui.Key.z) and io.key_shift) or pressed(imgui.Key.y):
+                viz.redo()
             return
         steps = {imgui.Key.right_arrow: (1, 0), imgui.Key.left_arrow: (-1, 0),
                  imgui.Key.up_arrow: (0, 1), imgui.Key.down_arrow: (0, -1)}
@@ -69,7 +75,7 @@ class Shortcuts:
                  | imgui.WindowFlags_.always_auto_resize | imgui.WindowFlags_.no_resize)
         imgui.begin("Keyboard shortcuts (F1 to close)", None, flags)
         if imgui.begin_table("##shortcuts", 2, imgui.TableFlags_.row_bg | imgui.TableFlags_.borders_inner_v):
-            imgui.table_setup_column("Key", imgui.TableColumnFlags_.width_fixed, lay.px(140))
+            imgui.table_setup_column("Key", imgui.TableColumnFlags_.width_fixed, lay.px(180))
             imgui.table_setup_column("Action", imgui.TableColumnFlags_.width_fixed, lay.overlay_width)
             imgui.table_headers_row()
             for key, action in SHORTCUTS:
@@ -79,6 +85,6 @@ class Shortcuts:
                 imgui.text(key)
                 imgui.pop_font()
                 imgui.table_next_column()
-                imgui.text(action)
+                imgui.text_wrapped(action)
             imgui.end_table()
         imgui.end()

@@ -24,13 +24,16 @@ class StatusBar:
         return "ready (F1: shortcuts)", False
 
     def __call__(self, show: bool) -> None:
+        """A bar along the bottom of the window (drawn before the dock space, which it makes room for)."""
         viz, lay = self.viz, self.viz.layout
-        win_w, win_h = viz.size
-        imgui.set_next_window_pos(imgui.ImVec2(0, win_h - lay.status_height))
-        imgui.set_next_window_size(imgui.ImVec2(win_w, lay.status_height))
+        win_w = imgui.get_main_viewport().size.x
         flags = (imgui.WindowFlags_.no_decoration | imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_saved_settings
                  | imgui.WindowFlags_.no_scroll_with_mouse)
-        imgui.begin("Status", None, flags)
+        height = imgui.get_frame_height()
+        if not imgui.internal.begin_viewport_side_bar("##status", imgui.get_main_viewport(), imgui.Dir.down, height,
+                                                      flags):
+            imgui.end()
+            return
         result = viz.result
         fp16 = ", fp16" if result.fp16_layers else ""
         right = f"render {result.render_time * 1e3:.0f} ms | {result.device or '-'} | ops {result.op_path or '-'}{fp16}"

@@ -8,6 +8,7 @@ from gui_utils import imgui_utils
 from gui_utils.imgui_utils import button, checkbox, grayed_out
 from renderer.animation import MixMotion
 from renderer.protocol import RenderArgs
+from viz.state import StyleMixState
 
 
 class StyleMixWidget:
@@ -19,18 +20,35 @@ class StyleMixWidget:
         self.speed = 1.0           # mix seeds per second
         self._anim_pos = 0.0
 
+    def state(self) -> StyleMixState:
+        return StyleMixState(seed=int(self.seed), rows=tuple(sorted(self.rows)), anim=self.anim, speed=float(self.speed),
+                             phase=float(self._anim_pos))
+
+    def restore(self, state: StyleMixState) -> None:
+        self.seed, self.rows, self.anim, self.speed = max(0, state.seed), {r for r in state.rows if r >= 0}, \
+            state.anim, state.speed
+        self._anim_pos = min(max(state.phase, 0.0), 1.0)
+
+    def reset(self) -> None:
+        self.restore(StyleMixState())
+
     @property
     def motion(self) -> MixMotion:
         return MixMotion(self.seed, self.anim, self.speed, self._anim_pos)
 
+    def active_rows(self) -> tuple[int, ...]:
+        """The chosen rows that the model has (all of them until its size is known)."""
+        num_ws = self.viz.model_info.num_ws
+        return tuple(sorted(r for r in self.rows if not num_ws or r < num_ws))
+
     def contribute(self, args: RenderArgs) -> RenderArgs:
         """The rows; the mix seed comes from `motion` (main_window.build_args)."""
-        return args.replace(mix_rows=tuple(sorted(self.rows))) if self.rows else args
+        rows = self.active_rows()
+        return args.replace(mix_rows=rows) if rows else args
 
     def __call__(self, show: bool) -> None:
         viz = self.viz
         num_ws = viz.model_info.num_ws
-        self.rows = {r for r in self.rows if r < num_ws} if num_ws else self.rows
         if self.anim:
             advanced = self.motion.advanced(viz.frame_dt)
             self.seed, self._anim_pos = max(0, advanced.seed), advanced.phase
@@ -63,3 +81,4 @@ class StyleMixWidget:
             imgui.same_line()
             if button("No rows", lay.button_width):
                 self.rows = set()
+            imgui_utils.help_marker("Each checked row of ws (one per layer, coarse to fine) takes the mix seed's W.")

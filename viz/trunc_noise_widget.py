@@ -7,6 +7,7 @@ from imgui_bundle import imgui
 from gui_utils import imgui_utils
 from gui_utils.imgui_utils import grayed_out
 from renderer.protocol import NOISE_MODES, RenderArgs
+from viz.state import TruncNoiseState
 
 PSI_RANGE = (-1.0, 2.0)
 
@@ -18,6 +19,19 @@ class TruncNoiseWidget:
         self.cutoff: int | None = None         # None: all rows
         self.noise_mode = "const"
         self.noise_seed = 0
+
+    def state(self) -> TruncNoiseState:
+        return TruncNoiseState(psi=float(self.psi), cutoff=self.cutoff, noise_mode=self.noise_mode,
+                               noise_seed=int(self.noise_seed))
+
+    def restore(self, state: TruncNoiseState) -> None:
+        self.psi = min(max(state.psi, PSI_RANGE[0]), PSI_RANGE[1])
+        self.cutoff = None if state.cutoff is None else max(0, state.cutoff)
+        self.noise_mode = state.noise_mode if state.noise_mode in NOISE_MODES else NOISE_MODES[0]
+        self.noise_seed = max(0, state.noise_seed)
+
+    def reset(self) -> None:
+        self.restore(TruncNoiseState())
 
     def _cutoff(self) -> int | None:
         num_ws = self.viz.model_info.num_ws

@@ -43,15 +43,16 @@ def _dtype_name(t: torch.Tensor) -> str:
     return str(t.dtype).removeprefix("torch.")
 
 
-def _design(module: nn.Module) -> dict[str, float | None]:
-    """Sampling rate, cutoff and half width of a StyleGAN3 layer (empty for other modules). The
-    Fourier-feature input has no transition band of its own: its half width is None, as in the
-    official layer table."""
+def _design(module: nn.Module) -> dict[str, float | bool | None]:
+    """Sampling rate, cutoff and half width of a StyleGAN3 layer (empty for other modules), and whether
+    its band limit is radial. The Fourier-feature input has no transition band of its own (its half
+    width is None, as in the official layer table) and draws its frequencies from a disc."""
     if hasattr(module, "out_sampling_rate"):
         return dict(sampling_rate=float(module.out_sampling_rate), cutoff=float(module.out_cutoff),
-                    half_width=float(module.out_half_width))
+                    half_width=float(module.out_half_width), radial=bool(getattr(module, "down_radial", False)))
     if hasattr(module, "sampling_rate") and hasattr(module, "bandwidth"):
-        return dict(sampling_rate=float(module.sampling_rate), cutoff=float(module.bandwidth), half_width=None)
+        return dict(sampling_rate=float(module.sampling_rate), cutoff=float(module.bandwidth), half_width=None,
+                    radial=True)
     return {}
 
 
@@ -62,7 +63,7 @@ def list_layers(synthesis: nn.Module, run: Callable[[], torch.Tensor], wanted: s
     such layer)."""
     found: list[LayerInfo] = []
     captured: dict[str, torch.Tensor] = {}
-    last_design: dict[str, float | None] = {}
+    last_design: dict[str, float | bool | None] = {}
 
     def make_hook(path: str) -> Callable:
         def hook(module: nn.Module, _inputs: object, output: object) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from renderer.conventions import SNAPSHOT_NAME
 from renderer.files import write_atomic  # noqa: F401  (re-exported for the trainer)
 from renderer.protocol import ModelInfo
 from renderer.worker import native_checkpoint, tf_conversion
@@ -45,7 +45,6 @@ NATIVE_FORMAT = native_checkpoint.FORMAT
 NATIVE_FORMAT_VERSION = native_checkpoint.FORMAT_VERSION
 NATIVE_SOURCE = "StyleGAN visualizer"
 NATIVE_KIND = "native checkpoint"
-SNAPSHOT_NAME = re.compile(r"network-snapshot-(\d+)\.(pkl|safetensors)")
 
 
 @dataclass(frozen=True)
