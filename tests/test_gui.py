@@ -234,3 +234,21 @@ def test_an_absurd_clip_duration_neither_freezes_nor_kills_the_gui(xdisplay, tin
     assert cancelled["worker"]["jobs"] == 0 and cancelled["last_clip"] is None
     assert "clip export cancelled" in cancelled["notes"]
     assert not list((tmp_path / "captures").glob(".*partial"))
+
+
+def test_the_model_line_says_what_the_file_is(xdisplay, tmp_path):
+    """Issue 15: the GUI's model line names the project that wrote the file, its kind and protocol."""
+    import lzma
+
+    from tests.conftest import COMPAT_DIR
+
+    model = tmp_path / "ada_paper256_snapshot.pkl"
+    model.write_bytes(lzma.decompress((COMPAT_DIR / "ada_paper256_snapshot.pkl.xz").read_bytes()))
+    steps = [{"wait": "frame"}, {"frames": 2}, {"dump": str(tmp_path / "state.json")}, {"quit": 0}]
+    proc = run_gui([str(model)], tmp_path, steps)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["error"] is None and state["model_family"] == "stylegan2"
+    origin = state["model_origin"]
+    assert origin.startswith("NVlabs/stylegan2-ada-pytorch: training snapshot"), origin
+    assert "pickle protocol 3" in origin and "float16 blocks on CUDA" in origin

@@ -41,6 +41,17 @@ def describe(info, device: str, op_path: str, precision: str) -> str:
     return " | ".join(parts)
 
 
+def origin(info) -> str:
+    """What the file is: the project that wrote it, its kind, pickle protocol and float16 layers."""
+    parts = [": ".join(part for part in (info.source, info.kind) if part)]
+    if info.pickle_protocol is not None:
+        parts.append(f"pickle protocol {info.pickle_protocol}")
+    if info.fp16_layers:
+        unit = "blocks" if info.family == "stylegan2" else "layers"
+        parts.append(f"{info.fp16_layers} float16 {unit} on CUDA")
+    return ", ".join(part for part in parts if part)
+
+
 def path_once(error: str, path: str) -> str:
     """The worker's 'Could not load P: P: why' as 'Could not load P: why'."""
     return error.replace(f"{path}: {path}: ", f"{path}: ") if path else error
@@ -72,6 +83,7 @@ class ModelWidget:
         self.browser = ModelBrowser(Path(browse_dir).expanduser() if browse_dir else Path.cwd())
         self._browser_placed = bool(browse_dir)
         self.tooltip_shown: str | None = None      # the path field's tooltip as last shown (tests)
+        self.origin_shown = ""                      # the model's origin line as last drawn (tests)
 
     # Settings -----------------------------------------------------------------------------
 
@@ -231,6 +243,11 @@ class ModelWidget:
             imgui.text_disabled(f"loading {Path(self.pending).name} ...")
         elif info.family:
             imgui.text_wrapped(describe(info, viz.result.device, viz.result.op_path, viz.result.precision))
+            self.origin_shown = origin(info)
+            if self.origin_shown:
+                imgui.push_text_wrap_pos(0.0)
+                imgui.text_disabled(self.origin_shown)
+                imgui.pop_text_wrap_pos()
         elif viz.args.model:
             imgui.text_disabled("loading ..." if viz.result.error is None else "model failed to load")
 

@@ -273,6 +273,7 @@ class ScriptRunner:
             "path_field": viz.model.path_field,
             "follow": viz.model.follow,
             "model_tooltip": viz.model.tooltip_shown,
+            "model_origin": viz.model.origin_shown,
             "browser_dir": str(viz.model.browser.directory),
             "browser_entries": [e.label for e in viz.model.browser._entries()] if viz.model.show_browser else [],
             "keyframes": [[k.position[0], k.position[1], k.translate[0], k.translate[1], k.rotate]
