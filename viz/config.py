@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from renderer.files import write_atomic
@@ -30,6 +31,14 @@ class RecentModels:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or config_dir() / "recent.json"
         self.paths: list[str] = self._load()
+
+    @classmethod
+    def of_server(cls, address: str | None) -> "RecentModels":
+        """The Recent list of this machine's models (None), or of a server's (its HOST:PORT): their paths
+        are the server's, so each server keeps a list of its own."""
+        if address is None:
+            return cls()
+        return cls(config_dir() / f"recent-{re.sub(r'[^A-Za-z0-9.-]+', '_', address)}.json")
 
     def _load(self) -> list[str]:
         try:

@@ -5,6 +5,7 @@ feed real ImGui mouse and key events (gui_utils.scripted_input). Steps (JSON obj
     {"wait": "frame"}                       until the frame for the current args is on screen (or failed)
     {"wait": "export"}                      until the clip export has finished
     {"wait": "analysis"}                    until the Analysis section's and the equivariance readout's jobs are done
+    {"wait": "snapshot", "name": FILE}     until the frame on screen is of the model file FILE (follow run)
     {"set": "latent.x", "value": 5}         set a widget attribute (dotted path from the visualizer)
     {"click": LABEL}                        click the item drawn with LABEL (scrolls it into view);
                                             "at": [FX, FY] clicks at those fractions of its size
@@ -141,6 +142,8 @@ class ScriptRunner:
             if step["wait"] == "closed":
                 self.waiting_for_close = True
                 return False
+            if step["wait"] == "snapshot":
+                return Path(viz.model_info.snapshot).name == step["name"] and viz.image_args == viz.sent_args
             raise ScriptError(f"unknown wait {step['wait']!r}")
         if "set" in step:
             *path, attr = step["set"].split(".")
@@ -335,6 +338,10 @@ class ScriptRunner:
             "equivariance_error_image": viz.equivariance.readout.data is not None
             and viz.equivariance.readout.data.error_image is not None,
         }
+        state["status_line"] = [viz.status_bar.text()[0], viz.status_bar.right_text()]
+        link = viz.status_bar.link()
+        state["link"] = None if link is None else {"state": link.state.value, "message": link.message,
+                                                   "server": link.server}
         status = viz.client.status(timeout=30)
         state["worker"] = dataclasses.asdict(status) if status is not None else None
         state.update(self._gui_state())
