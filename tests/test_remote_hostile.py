@@ -16,9 +16,10 @@ from typing import Callable, Iterator
 import msgspec
 import pytest
 
+from renderer.client import RenderClient
 from renderer.protocol import AverageSpectrumRequest, FrameRequest, JobDone, JobRequest, RenderArgs, RenderResult
 from renderer.remote import link
-from renderer.remote.client import LinkState
+from renderer.remote.client import LinkState, RemoteClient
 from renderer.remote.codec import PROTOCOL_VERSION
 from renderer.remote.link import MAGIC, framed
 from renderer.remote.messages import HANDSHAKE, MESSAGES, EncodedImage, Fault, Hello, Refused, Welcome, WireFrame
@@ -281,4 +282,17 @@ def test_a_silent_server_is_detected_by_the_idle_timeout(tmp_path, monkeypatch):
             assert lost[0].job_id == 4 and "lost" in lost[0].error
     finally:
         gate.set()
+        server.close()
+
+
+def test_a_frame_the_gui_did_not_ask_for_never_reaches_it():
+    bogus = WireFrame(99, RenderResult(stamp=99, args=RenderArgs(w_file="/etc/passwd"), error="look at me"), None)
+    server = HostileServer(welcome_then(framed(MESSAGES.encode(bogus))))
+    client = RenderClient(remote=RemoteClient(f"127.0.0.1:{server.port}", TOKEN))
+    try:
+        client.set_args(RenderArgs(latent=((1, 1.0),)))
+        wait_until(lambda: server.connections >= 2, what="the bogus frame arriving (and the client trying again)")
+        assert client.get_result() is None
+    finally:
+        client.close()
         server.close()

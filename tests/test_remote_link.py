@@ -41,7 +41,8 @@ def test_frames_arrive_exactly_with_their_statistics(tmp_path):
         stats = client.stats.last_frame
         assert stats.stamp == 1 and stats.codec == "zstd" and stats.raw_bytes == FRAME.nbytes
         assert 0 < stats.wire_bytes and stats.round_trip_seconds > 0 and stats.server_seconds >= 0
-        assert stats.compression_ratio == pytest.approx(FRAME.nbytes / stats.wire_bytes)
+        assert 0 < stats.image_bytes < stats.wire_bytes
+        assert stats.compression_ratio == pytest.approx(FRAME.nbytes / stats.image_bytes)
         assert client.status.server == f"{server.name} at 127.0.0.1:{server.port}"
         assert wait_until(lambda: client.stats.round_trip_seconds, what="a ping's round trip") > 0
         assert client.stats.bytes_received > stats.wire_bytes > 0 and client.stats.bytes_sent > 0

@@ -132,8 +132,8 @@ def link_lines(stats: LinkStats) -> list[str]:
     lines = [f"Round trip {rtt} (ping), bandwidth {rate}"]
     frame = stats.last_frame
     if frame is not None and frame.codec:
-        lines.append(f"Last frame {frame.wire_bytes / 1024:.0f} KiB {frame.codec} ({frame.compression_ratio:.1f}x), "
-                     f"{frame.round_trip_seconds * 1e3:.0f} ms there and back")
+        lines.append(f"Last frame: image {frame.image_bytes / 1024:.0f} KiB {frame.codec} ({frame.compression_ratio:.1f}x), "
+                     f"reply {frame.wire_bytes / 1024:.0f} KiB, {frame.round_trip_seconds * 1e3:.0f} ms there and back")
         lines.append(f"  of which on the server {frame.server_seconds * 1e3:.0f} ms (encoding {frame.encode_seconds * 1e3:.1f} "
                      f"ms), decoding here {frame.decode_seconds * 1e3:.1f} ms")
     return lines

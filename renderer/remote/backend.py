@@ -68,6 +68,8 @@ class RemoteBackend:
         for msg in self.link.receive():
             if isinstance(msg, FrameReply):
                 msg = self._as_sent(msg)
+                if msg is None:
+                    continue
             elif isinstance(msg, DirectoryListing):
                 self._listings_asked.pop(msg.asked, None)
             replies.append(msg)
@@ -102,9 +104,13 @@ class RemoteBackend:
         self._w_cache = (path, info.st_mtime_ns, info.st_size, data)
         return data
 
-    def _as_sent(self, reply: FrameReply) -> FrameReply:
+    def _as_sent(self, reply: FrameReply) -> FrameReply | None:
+        """The reply with the args this GUI sent for its stamp; None for a stamp it is not waiting for
+        (a reply older than one already taken, or one the server made up)."""
         stamp = reply.result.stamp
-        args = self._sent_args.get(stamp, reply.result.args)
+        args = self._sent_args.get(stamp)
+        if args is None:
+            return None
         for older in [s for s in self._sent_args if s <= stamp]:
             del self._sent_args[older]
         return dataclasses.replace(reply, result=dataclasses.replace(reply.result, args=args))

@@ -59,7 +59,8 @@ class FrameStats:
     stamp: int
     codec: str                    # "zstd", "jpeg", "raw"; "" for a reply without an image
     raw_bytes: int                # the image's pixels
-    wire_bytes: int               # the whole reply as it came over the link
+    image_bytes: int              # the image as encoded
+    wire_bytes: int               # the whole reply as it came over the link (the image, W, layer list, ...)
     encode_seconds: float         # on the server
     decode_seconds: float         # here
     server_seconds: float         # on the server, from the request's arrival to the reply's encoding
@@ -68,7 +69,8 @@ class FrameStats:
 
     @property
     def compression_ratio(self) -> float:
-        return self.raw_bytes / self.wire_bytes if self.wire_bytes else 0.0
+        """The image's pixels over its encoded bytes."""
+        return self.raw_bytes / self.image_bytes if self.image_bytes else 0.0
 
 
 @dataclass(frozen=True)
@@ -370,7 +372,8 @@ class RemoteClient:
             round_trip = now - sent if sent is not None else 0.0
             stats = FrameStats(
                 stamp=wire.stamp, codec=wire.image.codec if wire.image is not None else "",
-                raw_bytes=image.nbytes if image is not None else 0, wire_bytes=size,
+                raw_bytes=image.nbytes if image is not None else 0,
+                image_bytes=len(wire.image.data) if wire.image is not None else 0, wire_bytes=size,
                 encode_seconds=wire.image.encode_seconds if wire.image is not None else 0.0,
                 decode_seconds=now - start, server_seconds=wire.server_seconds, round_trip_seconds=round_trip,
                 transfer_seconds=transfer)
