@@ -225,6 +225,9 @@ class RemoteClient:
         except asyncio.CancelledError:
             pass
         finally:
+            left = list(asyncio.all_tasks(self._loop))  # a link's tasks whose cancellation outlasted link.finish
+            if left:
+                self._loop.run_until_complete(link.finish(left))
             self._loop.run_until_complete(asyncio.sleep(0.01))  # lets closed transports finish closing
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
@@ -346,7 +349,8 @@ class RemoteClient:
             elif isinstance(message, WireFrame):
                 self._framed(message, size, transfer)
             elif isinstance(message, WireClipFrame):
-                output = ClipFrame(index=message.index, image=decode_image(message.image))
+                output = ClipFrame(index=message.index, image=decode_image(message.image), op_path=message.op_path,
+                                   precision=message.precision)
                 self._deliver(JobProgress(message.job_id, message.done, message.total, output))
             else:
                 self._deliver(message)

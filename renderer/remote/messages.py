@@ -107,6 +107,8 @@ class WireClipFrame:
     total: int
     index: int
     image: EncodedImage
+    op_path: str = ""                     # what rendered it (ClipFrame.op_path, .precision)
+    precision: str = ""
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ MESSAGES.register(LayerAnalysis, model=PATH, spectra=Limits(items=MAX_LAYERS), f
 MESSAGES.register(EquivarianceData, error_image=Limits(array_bytes=192 * 1024 * 1024, array_dims=3), error_method=WORD)
 MESSAGES.register(AverageSpectrum, power=Limits(array_bytes=200 * 1024 * 1024, array_dims=2), freqs=CURVE,
                   label=NAME)
-MESSAGES.register(ClipFrame, image=Limits(array_bytes=0))  # clip frames travel compressed (WireClipFrame)
+MESSAGES.register(ClipFrame, image=Limits(array_bytes=0), op_path=WORD, precision=WORD)  # travel as WireClipFrame
 # The envelopes.
 MESSAGES.register(FrameRequest)
 MESSAGES.register(JobRequest)
@@ -202,7 +204,7 @@ MESSAGES.register(Ping)
 MESSAGES.register(Pong)
 MESSAGES.register(EncodedImage, codec=WORD, shape=Limits(items=8), data=Limits(array_bytes=192 * 1024 * 1024))
 MESSAGES.register(WireFrame)
-MESSAGES.register(WireClipFrame)
+MESSAGES.register(WireClipFrame, op_path=WORD, precision=WORD)
 MESSAGES.register(Fault, reason=Limits(text=4096))
 
 TO_SERVER = (FrameRequest, JobRequest, CancelJob, StatusRequest, ListDirectory, FrameOptions, Ping)

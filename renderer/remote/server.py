@@ -410,8 +410,10 @@ class _Session:
             return self._wire_frame(message)
         if isinstance(message, JobProgress) and isinstance(message.output, ClipFrame):
             # Clip frames go lossless whatever the view's codec: they are the user's output.
-            return WireClipFrame(job_id=message.job_id, done=message.done, total=message.total,
-                                 index=message.output.index, image=encode_image(message.output.image, LOSSLESS))
+            frame = message.output
+            return WireClipFrame(job_id=message.job_id, done=message.done, total=message.total, index=frame.index,
+                                 image=encode_image(frame.image, LOSSLESS), op_path=frame.op_path,
+                                 precision=frame.precision)
         return message
 
     def _enqueue(self, data: bytes, progress_of: int | None) -> None:
