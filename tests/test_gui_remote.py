@@ -25,10 +25,10 @@ TIMEOUT = 240
 
 
 @pytest.fixture(scope="module")
-def remote_session(xdisplay, tiny_model, tmp_path_factory):
+def remote_session(xdisplay, random_sg3_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     (root / "models").mkdir()
-    shutil.copy(tiny_model, root / "models" / "tiny.safetensors")
+    shutil.copy(random_sg3_model, root / "models" / "tiny.safetensors")
     tmp = tmp_path_factory.mktemp("gui_remote")
     d = lambda name: str(tmp / f"{name}.json")  # noqa: E731
     steps = [
@@ -82,9 +82,9 @@ def test_a_clip_is_written_on_this_machine(remote_session):
     assert np.asarray(Image.open(clip / "frame_00000.png")).shape == (64, 64, 3)
 
 
-def test_a_wrong_token_is_shown_as_a_refusal(xdisplay, tiny_model, tmp_path):
+def test_a_wrong_token_is_shown_as_a_refusal(xdisplay, random_sg3_model, tmp_path):
     (tmp_path / "served").mkdir()
-    shutil.copy(tiny_model, tmp_path / "served" / "tiny.safetensors")
+    shutil.copy(random_sg3_model, tmp_path / "served" / "tiny.safetensors")
     port = free_port()
     with serve_process(tmp_path / "served", port, "tiny.safetensors"):
         proc = run_gui(["--connect", f"127.0.0.1:{port}"], tmp_path, [{"frames": 120}, {"dump": str(tmp_path / "s.json")},
@@ -95,11 +95,11 @@ def test_a_wrong_token_is_shown_as_a_refusal(xdisplay, tiny_model, tmp_path):
     assert state["link"]["state"] == "refused" and "refused the token" in state["status_line"][0]
 
 
-def test_follow_run_loads_each_new_snapshot_of_a_run_on_the_server(xdisplay, tiny_model, micro_sg2_model, tmp_path):
+def test_follow_run_loads_each_new_snapshot_of_a_run_on_the_server(xdisplay, random_sg3_model, micro_sg2_model, tmp_path):
     root = tmp_path / "served"
     run = root / "runs" / "r1"
     run.mkdir(parents=True)
-    shutil.copy(tiny_model, run / "network-snapshot-000001.safetensors")
+    shutil.copy(random_sg3_model, run / "network-snapshot-000001.safetensors")
     first = tmp_path / "first.json"
     steps = [{"set": "model.follow", "value": True},
              {"wait": "snapshot", "name": "network-snapshot-000001.safetensors"}, {"dump": str(first)},
