@@ -1,12 +1,15 @@
 """The GUI against a remote worker, on a virtual screen (Xvfb): `visualizer.py serve` on a tiny model in
 one process, `visualizer.py --connect` in another. The window shows the server's frame, the status
 line names the server and the codec, Save W and Load W go through files on this side, a clip is
-written here, and a wrong token is shown as a refusal."""
+written here, a wrong token is shown as a refusal, follow run, and the layers, their spectra, the
+analysis panels, the equivariance readout and the browser of the server's files work against the server."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import shutil
 import socket
 import threading
@@ -58,6 +61,7 @@ def test_the_window_shows_the_servers_frame_and_names_the_server(remote_session)
     assert state["link"] == {"state": "connected", "message": "",
                              "server": f"{socket.gethostname()} at 127.0.0.1:{port}"}
     assert f"remote {socket.gethostname()} at 127.0.0.1:{port} | lossless" in state["status_line"][1]
+    assert re.search(r"\| lossless \| rtt \d+\.\d ms \| \d+\.\d MB/s \|", state["status_line"][1]), state["status_line"]
     assert state["worker"]["pid"] == server_pid  # rendered by the server's process
     assert state["torch_imported"] is False and state["renderer_pid"] is None and state["child_processes"] == []
 
@@ -125,3 +129,41 @@ def test_follow_run_loads_each_new_snapshot_of_a_run_on_the_server(xdisplay, ran
     # Without following, the model stays "runs/r1" and nothing is rendered again: the new frame is follow run's.
     assert before["model_family"].startswith("stylegan3") and after["model_family"] == "stylegan2"
     assert after["error"] is None and after["result_args_match"]
+
+
+def test_layers_spectra_analysis_the_readout_and_the_browser_work_against_the_server(xdisplay, random_sg3_model,
+                                                                                     micro_sg2_model, tmp_path):
+    root = tmp_path / "served"
+    (root / "models").mkdir(parents=True)
+    shutil.copy(random_sg3_model, root / "models" / "tiny.safetensors")
+    shutil.copy(micro_sg2_model, root / "micro.safetensors")
+    d = lambda name: str(tmp_path / f"{name}.json")  # noqa: E731
+    steps = [
+        {"wait": "frame"}, {"dump": d("start")},
+        {"click": "L2_36_64##layer"}, {"set": "layer.fft_show", "value": True}, {"wait": "frame"}, {"dump": d("layer")},
+        {"click": "output##layer"}, {"set": "layer.fft_show", "value": False}, {"click": "Layers"},
+        {"click": "Analysis"}, {"click": "Per-layer spectra"}, {"wait": "analysis", "timeout": 200}, {"frames": 3},
+        {"set": "analysis.layer_name", "value": "L2_36_64"}, {"scroll_to": "##filter plot"}, {"frames": 2},
+        {"dump": d("analysis")}, {"click": "Analysis"},
+        {"click": "Equivariance"}, {"set": "equivariance.translate", "value": [0.11, -0.04]}, {"wait": "frame"},
+        {"click": "Error image"}, {"wait": "analysis", "timeout": 200}, {"frames": 3}, {"dump": d("readout")},
+        {"click": "micro.safetensors"}, {"wait": "frame"}, {"frames": 3}, {"wait": "frame"}, {"dump": d("browsed")},
+        {"quit": 0},
+    ]
+    port = free_port()
+    with serve_process(root, port, "models/tiny.safetensors"):
+        proc = run_gui(["--connect", f"127.0.0.1:{port}"], tmp_path, steps, env={"VIZ_TOKEN": TOKEN}, timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    start, layer, analysis, readout, browsed = (json.loads((tmp_path / f"{n}.json").read_text())
+                                                for n in ("start", "layer", "analysis", "readout", "browsed"))
+    assert start["model_family"].startswith("stylegan3") and "L2_36_64" in start["layers"]
+    assert sorted(map(tuple, start["browser"])) == [("micro.safetensors", "model"), ("models", "folder")]
+    assert layer["error"] is None and layer["shown_layer"] == "L2_36_64" and layer["fft_show"]
+    assert layer["result_args_match"]
+    state = analysis["analysis"]
+    assert state["error"] is None and state["layers_analysed"] == len([n for n in start["layers"] if n != "output"])
+    assert state["profile_layer"] == "L2_36_64" and state["filter_curves"] == 2
+    assert readout["equivariance_error"] is None and readout["equivariance_error_image"] is True
+    assert len(readout["equivariance_readout"]) == 3 and all(math.isfinite(v) for v in readout["equivariance_readout"])
+    assert browsed["error"] is None and browsed["model_family"] == "stylegan2" and browsed["result_args_match"]
+    assert readout["torch_imported"] is False

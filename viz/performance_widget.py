@@ -13,6 +13,7 @@ from renderer.protocol import DEVICES, OP_PATHS, PRECISIONS, RenderArgs
 from renderer.remote.client import LinkStats, RemoteClient
 from renderer.remote.frames import FrameCodec
 from viz.state import PerformanceState
+from viz.status_bar import link_speed
 
 FPS_LIMIT_RANGE = (5, 240)
 PLOT_HEADROOM = 1.2
@@ -127,8 +128,7 @@ class PerformanceWidget:
 
 def link_lines(stats: LinkStats) -> list[str]:
     """The link's measurements in words: round trip, bandwidth, the last frame's size and codec times."""
-    rtt = f"{stats.round_trip_seconds * 1e3:.1f} ms" if stats.round_trip_seconds is not None else "-"
-    rate = f"{stats.bytes_per_second / 1e6:.1f} MB/s" if stats.bytes_per_second else "-"
+    rtt, rate = link_speed(stats)
     lines = [f"Round trip {rtt} (ping), bandwidth {rate}"]
     frame = stats.last_frame
     if frame is not None and frame.codec:

@@ -1,11 +1,11 @@
 """The status line at the bottom: the newest error or note on the left (a remote worker's link first,
-while it is down), timings on the right (and the remote host and the frames' codec)."""
+while it is down), timings on the right (and the remote host, the frames' codec, the round trip and the bandwidth)."""
 
 from __future__ import annotations
 
 from imgui_bundle import imgui
 
-from renderer.remote.client import LinkState, LinkStatus
+from renderer.remote.client import LinkState, LinkStats, LinkStatus
 from viz.image_view import ERROR_COLOR
 
 
@@ -34,7 +34,7 @@ class StatusBar:
         return client.remote.status if client is not None and client.remote is not None else None
 
     def right_text(self) -> str:
-        """Frame size, render time, device, op path; the server and the codec of a remote worker."""
+        """Frame size, render time, device, op path; a remote worker's server, codec, round trip and bandwidth."""
         viz = self.viz
         result = viz.result
         fp16 = ", fp16" if result.fp16_layers else ""
@@ -43,7 +43,9 @@ class StatusBar:
             right = f"{viz.texture.width}x{viz.texture.height} | " + right
         link = self.link()
         if link is not None:
-            right = f"remote {link.server or viz.client.remote.address} | {viz.client.remote.frame_codec.label} | " + right
+            remote = viz.client.remote
+            rtt, rate = link_speed(remote.stats)
+            right = f"remote {link.server or remote.address} | {remote.frame_codec.label} | rtt {rtt} | {rate} | " + right
         return right
 
     def __call__(self, show: bool) -> None:
@@ -68,6 +70,13 @@ class StatusBar:
         imgui.same_line(win_w - right_width - lay.px(12))
         imgui.text_disabled(right)
         imgui.end()
+
+
+def link_speed(stats: LinkStats) -> tuple[str, str]:
+    """The link's round-trip time (ping) and bandwidth, in words ("-" until measured)."""
+    rtt = f"{stats.round_trip_seconds * 1e3:.1f} ms" if stats.round_trip_seconds is not None else "-"
+    rate = f"{stats.bytes_per_second / 1e6:.1f} MB/s" if stats.bytes_per_second else "-"
+    return rtt, rate
 
 
 def link_problem(link: LinkStatus, address: str, kept_frame: bool) -> str:
