@@ -167,3 +167,7 @@ def test_layers_spectra_analysis_the_readout_and_the_browser_work_against_the_se
     assert len(readout["equivariance_readout"]) == 3 and all(math.isfinite(v) for v in readout["equivariance_readout"])
     assert browsed["error"] is None and browsed["model_family"] == "stylegan2" and browsed["result_args_match"]
     assert readout["torch_imported"] is False
+    # Recent holds the server's paths, in a list of that server's own; this machine's list is untouched.
+    recent = json.loads((tmp_path / "config" / f"recent-127.0.0.1_{port}.json").read_text())["recent"]
+    assert recent == ["micro.safetensors", "models/tiny.safetensors"]
+    assert not (tmp_path / "config" / "recent.json").exists()
