@@ -2,7 +2,8 @@
 one process, `visualizer.py --connect` in another. The window shows the server's frame, the status
 line names the server and the codec, Save W and Load W go through files on this side, a clip is
 written here, a wrong token is shown as a refusal, follow run, and the layers, their spectra, the
-analysis panels, the equivariance readout and the browser of the server's files work against the server."""
+analysis panels, the equivariance readout and the browser of the server's files work against the server, and a server
+killed and started again is said, its last frame stays, and the GUI reconnects by itself."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -171,3 +173,53 @@ def test_layers_spectra_analysis_the_readout_and_the_browser_work_against_the_se
     recent = json.loads((tmp_path / "config" / f"recent-127.0.0.1_{port}.json").read_text())["recent"]
     assert recent == ["micro.safetensors", "models/tiny.safetensors"]
     assert not (tmp_path / "config" / "recent.json").exists()
+
+
+def test_a_server_killed_is_said_the_frame_stays_and_the_gui_reconnects_by_itself(xdisplay, random_sg3_model, tmp_path):
+    root = tmp_path / "served"
+    root.mkdir()
+    shutil.copy(random_sg3_model, root / "tiny.safetensors")
+    d = lambda name: tmp_path / f"{name}.json"  # noqa: E731
+    steps = [{"wait": "frame"}, {"dump": str(d("before"))},
+             {"wait": "link", "state": "reconnecting", "timeout": 60}, {"frames": 3}, {"dump": str(d("lost"))},
+             {"key": "right"},                                 # asked for while the server is away
+             {"wait": "link", "state": "connected", "timeout": 120}, {"wait": "frame"}, {"dump": str(d("back"))},
+             {"quit": 0}]
+    port = free_port()
+    gui_done = threading.Event()
+
+    def kill_then_restart() -> None:
+        with serve_process(root, port, "tiny.safetensors") as first:
+            started.set()
+            wait_for_file(d("before"))
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+        wait_for_file(d("lost"))
+        with serve_process(root, port, "tiny.safetensors"):
+            gui_done.wait(TIMEOUT)
+
+    started = threading.Event()
+    servers = threading.Thread(target=kill_then_restart, daemon=True)
+    servers.start()
+    assert started.wait(60)
+    try:
+        proc = run_gui(["--connect", f"127.0.0.1:{port}"], tmp_path, steps, env={"VIZ_TOKEN": TOKEN}, timeout=TIMEOUT)
+    finally:
+        gui_done.set()
+        servers.join(30)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    before, before_screen, image = load_dump(d("before"))
+    lost, lost_screen, _ = load_dump(d("lost"))
+    back, _, back_image = load_dump(d("back"))
+    assert lost["link"]["state"] == "reconnecting"
+    assert lost["status_line"][0].startswith("Lost the server: ") and "the last frame stays on screen" in lost["status_line"][0]
+    assert np.array_equal(on_screen(lost, lost_screen), on_screen(before, before_screen))  # the frame stays
+    assert back["link"]["state"] == "connected" and back["seed"] == before["seed"] + 1 and back["error"] is None
+    assert back["result_args_match"] and not np.array_equal(back_image, image)
+    assert "restarted" in back["message"]
+
+
+def wait_for_file(path: Path, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)

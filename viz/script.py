@@ -6,6 +6,7 @@ feed real ImGui mouse and key events (gui_utils.scripted_input). Steps (JSON obj
     {"wait": "export"}                      until the clip export has finished
     {"wait": "analysis"}                    until the Analysis section's and the equivariance readout's jobs are done
     {"wait": "snapshot", "name": FILE}     until the frame on screen is of the model file FILE (follow run)
+    {"wait": "link", "state": STATE}       until a remote worker's link is in STATE ("connected", "reconnecting", ...)
     {"set": "latent.x", "value": 5}         set a widget attribute (dotted path from the visualizer)
     {"click": LABEL}                        click the item drawn with LABEL (scrolls it into view);
                                             "at": [FX, FY] clicks at those fractions of its size
@@ -144,6 +145,9 @@ class ScriptRunner:
                 return False
             if step["wait"] == "snapshot":
                 return Path(viz.model_info.snapshot).name == step["name"] and viz.image_args == viz.sent_args
+            if step["wait"] == "link":
+                link = viz.status_bar.link()
+                return link is not None and link.state.value == step["state"]
             raise ScriptError(f"unknown wait {step['wait']!r}")
         if "set" in step:
             *path, attr = step["set"].split(".")
