@@ -132,23 +132,6 @@ def micro_sg2_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def random_sg3_model(tmp_path_factory) -> Path:
-    """A StyleGAN3-T of the small reference network's shape (64 px, same layer names) with random
-    weights: for tests that compare two ways of rendering one file and need no reference data."""
-    import torch
-
-    from renderer.worker.models import save_generator
-    from renderer.worker.networks import build_generator
-
-    torch.manual_seed(0)
-    G = build_generator("stylegan3", dict(z_dim=64, c_dim=0, w_dim=64, img_resolution=64, img_channels=3,
-                                          channel_base=2048, channel_max=64, mapping_kwargs=dict(num_layers=2)))
-    path = tmp_path_factory.mktemp("models") / "random_sg3.safetensors"
-    save_generator(G.eval(), path)
-    return path
-
-
-@pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """Twelve 16x16 images for the trainer: coloured discs of different sizes on white."""
     from training.dataset import write_image_folder

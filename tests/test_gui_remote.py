@@ -30,10 +30,10 @@ TIMEOUT = 240
 
 
 @pytest.fixture(scope="module")
-def remote_session(xdisplay, random_sg3_model, tmp_path_factory):
+def remote_session(xdisplay, tiny_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     (root / "models").mkdir()
-    shutil.copy(random_sg3_model, root / "models" / "tiny.safetensors")
+    shutil.copy(tiny_model, root / "models" / "tiny.safetensors")
     tmp = tmp_path_factory.mktemp("gui_remote")
     d = lambda name: str(tmp / f"{name}.json")  # noqa: E731
     steps = [
@@ -88,9 +88,9 @@ def test_a_clip_is_written_on_this_machine(remote_session):
     assert np.asarray(Image.open(clip / "frame_00000.png")).shape == (64, 64, 3)
 
 
-def test_a_wrong_token_is_shown_as_a_refusal(xdisplay, random_sg3_model, tmp_path):
+def test_a_wrong_token_is_shown_as_a_refusal(xdisplay, tiny_model, tmp_path):
     (tmp_path / "served").mkdir()
-    shutil.copy(random_sg3_model, tmp_path / "served" / "tiny.safetensors")
+    shutil.copy(tiny_model, tmp_path / "served" / "tiny.safetensors")
     port = free_port()
     with serve_process(tmp_path / "served", port, "tiny.safetensors"):
         proc = run_gui(["--connect", f"127.0.0.1:{port}"], tmp_path, [{"frames": 120}, {"dump": str(tmp_path / "s.json")},
@@ -101,11 +101,11 @@ def test_a_wrong_token_is_shown_as_a_refusal(xdisplay, random_sg3_model, tmp_pat
     assert state["link"]["state"] == "refused" and "refused the token" in state["status_line"][0]
 
 
-def test_follow_run_loads_each_new_snapshot_of_a_run_on_the_server(xdisplay, random_sg3_model, micro_sg2_model, tmp_path):
+def test_follow_run_loads_each_new_snapshot_of_a_run_on_the_server(xdisplay, tiny_model, micro_sg2_model, tmp_path):
     root = tmp_path / "served"
     run = root / "runs" / "r1"
     run.mkdir(parents=True)
-    shutil.copy(random_sg3_model, run / "network-snapshot-000001.safetensors")
+    shutil.copy(tiny_model, run / "network-snapshot-000001.safetensors")
     first = tmp_path / "first.json"
     steps = [{"set": "model.follow", "value": True},
              {"wait": "snapshot", "name": "network-snapshot-000001.safetensors"}, {"dump": str(first)},
@@ -133,11 +133,11 @@ def test_follow_run_loads_each_new_snapshot_of_a_run_on_the_server(xdisplay, ran
     assert after["error"] is None and after["result_args_match"]
 
 
-def test_layers_spectra_analysis_the_readout_and_the_browser_work_against_the_server(xdisplay, random_sg3_model,
+def test_layers_spectra_analysis_the_readout_and_the_browser_work_against_the_server(xdisplay, tiny_model,
                                                                                      micro_sg2_model, tmp_path):
     root = tmp_path / "served"
     (root / "models").mkdir(parents=True)
-    shutil.copy(random_sg3_model, root / "models" / "tiny.safetensors")
+    shutil.copy(tiny_model, root / "models" / "tiny.safetensors")
     shutil.copy(micro_sg2_model, root / "micro.safetensors")
     d = lambda name: str(tmp_path / f"{name}.json")  # noqa: E731
     steps = [
@@ -175,10 +175,10 @@ def test_layers_spectra_analysis_the_readout_and_the_browser_work_against_the_se
     assert not (tmp_path / "config" / "recent.json").exists()
 
 
-def test_a_server_killed_is_said_the_frame_stays_and_the_gui_reconnects_by_itself(xdisplay, random_sg3_model, tmp_path):
+def test_a_server_killed_is_said_the_frame_stays_and_the_gui_reconnects_by_itself(xdisplay, tiny_model, tmp_path):
     root = tmp_path / "served"
     root.mkdir()
-    shutil.copy(random_sg3_model, root / "tiny.safetensors")
+    shutil.copy(tiny_model, root / "tiny.safetensors")
     d = lambda name: tmp_path / f"{name}.json"  # noqa: E731
     steps = [{"wait": "frame"}, {"dump": str(d("before"))},
              {"wait": "link", "state": "reconnecting", "timeout": 60}, {"frames": 3}, {"dump": str(d("lost"))},

@@ -48,11 +48,11 @@ class RecordingHandler(WorkerHandler):
 
 
 @pytest.fixture(scope="module")
-def served(random_sg3_model, micro_sg2_model, tmp_path_factory) -> Path:
+def served(tiny_model, micro_sg2_model, tmp_path_factory) -> Path:
     """The server's folder: the two tiny models under models/."""
     root = tmp_path_factory.mktemp("served")
     (root / "models").mkdir()
-    shutil.copy(random_sg3_model, root / "models" / "sg3.safetensors")
+    shutil.copy(tiny_model, root / "models" / "sg3.safetensors")
     shutil.copy(micro_sg2_model, root / "models" / "micro.safetensors")
     return root
 
