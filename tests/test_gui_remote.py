@@ -142,6 +142,7 @@ def test_layers_spectra_analysis_the_readout_and_the_browser_work_against_the_se
     d = lambda name: str(tmp_path / f"{name}.json")  # noqa: E731
     steps = [
         {"wait": "frame"}, {"dump": d("start")},
+        {"click": "Latent"}, {"click": "Truncation & noise"},       # folded: the layer table fits below the browser
         {"click": "L2_36_64##layer"}, {"set": "layer.fft_show", "value": True}, {"wait": "frame"}, {"dump": d("layer")},
         {"click": "output##layer"}, {"set": "layer.fft_show", "value": False}, {"click": "Layers"},
         {"click": "Analysis"}, {"click": "Per-layer spectra"}, {"wait": "analysis", "timeout": 200}, {"frames": 3},
@@ -169,10 +170,14 @@ def test_layers_spectra_analysis_the_readout_and_the_browser_work_against_the_se
     assert len(readout["equivariance_readout"]) == 3 and all(math.isfinite(v) for v in readout["equivariance_readout"])
     assert browsed["error"] is None and browsed["model_family"] == "stylegan2" and browsed["result_args_match"]
     assert readout["torch_imported"] is False
-    # Recent holds the server's paths, in a list of that server's own; this machine's list is untouched.
+    # Recent holds the server's paths, in a list of that server's own; this machine's is untouched.
     recent = json.loads((tmp_path / "config" / f"recent-127.0.0.1_{port}.json").read_text())["recent"]
     assert recent == ["micro.safetensors", "models/tiny.safetensors"]
     assert not (tmp_path / "config" / "recent.json").exists()
+    # So does the session restored at the next launch.
+    session = json.loads((tmp_path / "config" / f"session-127.0.0.1_{port}.json").read_text())
+    assert session["settings"]["model"]["path"] == "micro.safetensors"
+    assert not (tmp_path / "config" / "session.json").exists()
 
 
 def test_a_server_killed_is_said_the_frame_stays_and_the_gui_reconnects_by_itself(xdisplay, tiny_model, tmp_path):

@@ -158,7 +158,8 @@ class Visualizer(ImguiWindow):
         # The widgets whose state makes up the frame's RenderArgs, in the order build_args applies them.
         self.arg_widgets = (self.model, self.latent, self.stylemix, self.trunc_noise, self.equivariance, self.layer,
                             self.performance)
-        self.sessions = SessionFiles(autosave=not (options.fresh or options.save_gui))
+        self.sessions = SessionFiles(autosave=not (options.fresh or options.save_gui),
+                                     server=remote.address if remote is not None else None)
         self._start_session()
         self.history = History(self.settings())
         remove_stale_temporaries(Path(self.capture.directory).expanduser())

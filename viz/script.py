@@ -346,7 +346,7 @@ class ScriptRunner:
         link = viz.status_bar.link()
         state["link"] = None if link is None else {"state": link.state.value, "message": link.message,
                                                    "server": link.server}
-        listing = viz.client.list_models(viz.model.browse_dir, timeout=30) if viz.model.browse_dir is not None else None
+        listing = viz.client.list_models(viz.model.browse_dir, timeout=30) if viz.model.remote else None
         state["browser"] = None if listing is None else [[e.name, e.kind] for e in listing.entries]
         status = viz.client.status(timeout=30)
         state["worker"] = dataclasses.asdict(status) if status is not None else None
