@@ -3,7 +3,8 @@ one process, `visualizer.py --connect` in another. The window shows the server's
 line names the server and the codec, Save W and Load W go through files on this side, a clip is
 written here, a wrong token is shown as a refusal, follow run, and the layers, their spectra, the
 analysis panels, the equivariance readout and the browser of the server's files work against the server, and a server
-killed and started again is said, its last frame stays, and the GUI reconnects by itself."""
+killed and started again is said, its last frame stays, and the GUI reconnects by itself; the next launch
+restores the session kept for that server."""
 
 from __future__ import annotations
 
@@ -228,3 +229,19 @@ def wait_for_file(path: Path, timeout: float = TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def test_the_next_launch_against_the_server_restores_its_session(xdisplay, tiny_model, micro_sg2_model, tmp_path):
+    root = tmp_path / "served"
+    root.mkdir()
+    shutil.copy(tiny_model, root / "tiny.safetensors")
+    shutil.copy(micro_sg2_model, root / "micro.safetensors")
+    first = [{"wait": "frame"}, {"click": "micro.safetensors"}, {"wait": "frame"}, {"frames": 3}, {"quit": 0}]
+    second = [{"wait": "frame"}, {"frames": 3}, {"wait": "frame"}, {"dump": str(tmp_path / "restored.json")}, {"quit": 0}]
+    port = free_port()
+    with serve_process(root, port, "tiny.safetensors"):
+        for steps in (first, second):
+            proc = run_gui(["--connect", f"127.0.0.1:{port}"], tmp_path, steps, env={"VIZ_TOKEN": TOKEN}, timeout=TIMEOUT)
+            assert proc.returncode == 0, proc.stderr[-3000:]
+    restored = json.loads((tmp_path / "restored.json").read_text())
+    assert restored["error"] is None and restored["model_family"] == "stylegan2" and restored["result_args_match"]

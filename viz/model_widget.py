@@ -210,7 +210,7 @@ class ModelWidget:
 
     def contribute(self, args: RenderArgs) -> RenderArgs:
         remote = self.viz.client.remote
-        if not self.path and remote is not None and remote.server_model:
+        if not (self.path or self.pending) and remote is not None and remote.server_model:
             self.open(remote.server_model)  # no model named: the one the server was started with
         return args.replace(model=self._model_arg())
 
