@@ -7,6 +7,8 @@
     python visualizer.py render MODEL --seed N [...] --out OUT.png                         one frame, headless
     python visualizer.py equivariance MODEL --num N [--seed S]                            EQ-T, EQ-T frac, EQ-R (dB)
     python visualizer.py spectrum SOURCE [SOURCE ...] [--num N] [--layers]                average / per-layer spectra
+    python visualizer.py serve [MODEL] [--root DIR] [--port P]                           render for a GUI elsewhere
+    python visualizer.py --connect HOST:PORT [MODEL]                                      the GUI, rendering there
 
 The GUI process never imports torch; headless subcommands run the same renderer in this process.
 """
@@ -38,7 +40,12 @@ def _subcommands() -> dict[str, Callable[[list[str]], int]]:
         from renderer.worker.cli_analysis import spectrum_main
         return spectrum_main(argv)
 
-    return {"info": info, "convert": convert, "render": render, "equivariance": equivariance, "spectrum": spectrum}
+    def serve(argv: list[str]) -> int:
+        from renderer.worker.serve import serve_main
+        return serve_main(argv)
+
+    return {"info": info, "convert": convert, "render": render, "equivariance": equivariance, "spectrum": spectrum,
+            "serve": serve}
 
 
 def main(argv: list[str]) -> int:

@@ -5,7 +5,9 @@ One worker serves every request of a GUI (renderer.worker.worker): the frame on 
 it runs in a process of its own (multiprocessing 'spawn'), so the window stays responsive while a
 frame renders and survives a worker crash: the client restarts it with the latest args, and jobs
 that were running end with an error saying they were lost. Frames come back through shared memory
-(renderer.frame_slots); everything else through the reply queue.
+(renderer.frame_slots); everything else through the reply queue. With `remote=`, the worker is one
+that `visualizer.py serve` runs on another machine (renderer/remote/backend.py): the same requests
+and replies over an authenticated socket, and the link's state in place of the process's.
 
 This module never imports torch: the worker is imported inside the worker process, or, in
 in-process mode, in a thread of this process.
@@ -28,10 +30,15 @@ from renderer.allocator import tuned_children
 from renderer.frame_slots import FrameReply, NeedSpace, SlotFreed, SlotOwner
 from renderer.protocol import (CancelJob, FrameRequest, JobDone, JobProgress, JobRequest, JobSpec, RenderArgs,
                                RenderResult, StatusRequest, StopWorker, WorkerStatus)
+from renderer.remote.backend import RemoteBackend
+from renderer.remote.client import LinkState, RemoteClient
+from renderer.remote.messages import DirectoryListing
+from renderer.remote.served_files import local_listing
 
 SHUTDOWN_WAIT_S = 5.0         # how long close() waits for the worker to finish before stopping it by force
 MAX_RESTARTS = 3              # consecutive crashes without a result before giving up
 POLL_S = 0.01                 # pause between polls while waiting (wait(), status())
+LISTING_FRESH_S = 2.0         # a folder listing younger than this is used again as it is
 
 
 def _worker_process(requests, replies, slots) -> None:
@@ -258,9 +265,11 @@ class RenderClient:
     worker MAX_RESTARTS times in a row is not tried again until another model is chosen.
     """
 
-    def __init__(self, in_process: bool = False) -> None:
-        self.in_process = in_process
-        self._backend: _ProcessBackend | _ThreadBackend = _ThreadBackend() if in_process else _ProcessBackend()
+    def __init__(self, in_process: bool = False, remote: RemoteClient | None = None) -> None:
+        self.in_process = in_process and remote is None
+        self.remote = remote                  # the link to a worker on another machine, or None
+        self._backend: _ProcessBackend | _ThreadBackend | RemoteBackend = (
+            RemoteBackend(remote) if remote is not None else _ThreadBackend() if in_process else _ProcessBackend())
         self._finalizer = weakref.finalize(self, self._backend.close)
         self._stamp = 0                       # of the latest request
         self._last_args: RenderArgs | None = None
@@ -273,11 +282,13 @@ class RenderClient:
         self._job_ids = itertools.count(1)
         self._jobs: dict[int, JobHandle] = {}
         self._status: WorkerStatus | None = None
+        self._listings: dict[str, tuple[float, DirectoryListing]] = {}
+        self._link_state: LinkState | None = None
         self.frames_rendered = 0              # results received from the worker, superseded ones included
 
     @property
     def pid(self) -> int | None:
-        """The worker process id (None in in-process mode or after close())."""
+        """The worker process id (None in in-process and remote mode, or after close())."""
         return None if self._finalizer.alive is False else self._backend.pid
 
     @property
@@ -329,8 +340,11 @@ class RenderClient:
             self._backend.send(CancelJob(job_id=handle.job_id))
 
     def status(self, timeout: float = 30.0) -> WorkerStatus | None:
-        """Ask the worker how it stands (model loads, cached models, jobs); None if it does not answer."""
+        """Ask the worker how it stands (model loads, cached models, jobs); None if it does not answer
+        (at once for a remote worker that is not connected)."""
         self._ensure_open()
+        if self.remote is not None and self.remote.status.state != LinkState.CONNECTED:
+            return None
         self._status = None
         self._backend.send(StatusRequest())
         deadline = time.monotonic() + timeout
@@ -338,6 +352,28 @@ class RenderClient:
             time.sleep(POLL_S)
             self.pump()
         return self._status
+
+    # Files ----------------------------------------------------------------------------------
+
+    def list_models(self, path: str, timeout: float = 0.0) -> DirectoryListing | None:
+        """The folders, training runs and models in `path` (the model browser, follow run): for a remote
+        worker the server's, relative to its root; for a local one this machine's, by the same rules. A
+        listing younger than LISTING_FRESH_S is used again; an older one is returned while a newer one is
+        asked for. None until the first listing of `path` arrives (waiting up to `timeout` seconds)."""
+        self._ensure_open()
+        self.pump()
+        cached = self._listings.get(path)
+        if cached is None or time.monotonic() - cached[0] > LISTING_FRESH_S:
+            if isinstance(self._backend, RemoteBackend):
+                self._backend.ask_listing(path)
+            else:
+                self._take([local_listing(path)])
+        deadline = time.monotonic() + timeout
+        while path not in self._listings and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+            self.pump()
+        cached = self._listings.get(path)
+        return cached[1] if cached is not None else None
 
     # Lifetime -------------------------------------------------------------------------------
 
@@ -383,6 +419,8 @@ class RenderClient:
         if not self._finalizer.alive:
             return
         self._take(self._backend.poll())
+        if self.remote is not None:
+            self._follow_link()
         code = self._backend.exit_code()
         if code is None:
             return
@@ -418,6 +456,17 @@ class RenderClient:
                     handle._finish(msg)
             elif isinstance(msg, WorkerStatus):
                 self._status = msg
+            elif isinstance(msg, DirectoryListing):
+                self._listings[msg.asked] = (time.monotonic(), msg)
+
+    def _follow_link(self) -> None:
+        """A remote worker's link coming back is said with the next result (its loss is in .remote.status)."""
+        status = self.remote.status
+        if status.state == self._link_state:
+            return
+        if status.state == LinkState.CONNECTED and self._link_state in (LinkState.RECONNECTING, LinkState.REFUSED):
+            self._notice = f"Reconnected to {status.server}" + (f" ({status.message})." if status.message else ".")
+        self._link_state = status.state
 
     def _accept(self, result: RenderResult) -> None:
         """Keep `result` unless it is older than a result already returned or waiting to be (only the

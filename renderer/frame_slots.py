@@ -33,9 +33,14 @@ class SlotFreed:
 # Worker -> client.
 @dataclass(frozen=True)
 class FrameReply:
+    """A rendered frame: its pixels in a slot here, or in the result (after a remote link decoded them)."""
     result: RenderResult          # image None when the pixels are in slot `slot`
     slot: int | None = None
     shape: tuple[int, ...] = ()
+
+    @property
+    def stamp(self) -> int:
+        return self.result.stamp
 
 
 @dataclass(frozen=True)

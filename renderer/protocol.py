@@ -38,6 +38,7 @@ class RenderArgs:
     # Latent: weighted seeds (renderer.conventions.weighted_seeds), or an explicit W from a .npy file.
     latent: WeightedSeeds = ((0, 1.0),)
     w_file: str | None = None             # .npy of shape [num_ws, w_dim], [1, num_ws, w_dim] or [w_dim]
+    w_npy: bytes | None = None            # the same file's bytes, sent in place of its path to a remote worker
     class_idx: int | None = None          # conditional models: None = drawn from the seed as the official tools do
     mix_seed: int = 0                     # style mixing: these ws rows come from mix_seed's W
     mix_rows: tuple[int, ...] = ()

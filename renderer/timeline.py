@@ -38,7 +38,7 @@ def keyframe_args(keys: tuple[Keyframe, ...], u: float) -> RenderArgs:
     a, b = keys[k], keys[min(k + 1, len(keys) - 1)]
     f = s - k
     args = a.args
-    if args.w_file is None:
+    if args.w_file is None and args.w_npy is None:
         args = args.replace(latent=weighted_seeds(_lerp(a.position[0], b.position[0], f),
                                                   _lerp(a.position[1], b.position[1], f)))
     translate = (_lerp(a.translate[0], b.translate[0], f), _lerp(a.translate[1], b.translate[1], f))

@@ -19,11 +19,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from renderer.protocol import RenderArgs, RenderResult  # noqa: E402
+from renderer.protocol import FrameRequest, RenderArgs, RenderResult  # noqa: E402
 from renderer.remote.codec import PROTOCOL_VERSION  # noqa: E402
 from renderer.remote.frames import FrameCodec, encode_image  # noqa: E402
 from renderer.remote.link import framed  # noqa: E402
-from renderer.remote.messages import HANDSHAKE, MESSAGES, FrameRequest, Hello, Welcome, WireFrame  # noqa: E402
+from renderer.remote.messages import HANDSHAKE, MESSAGES, Hello, Welcome, WireFrame  # noqa: E402
 
 
 def read_frame(sock: socket.socket) -> bytes:

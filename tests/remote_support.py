@@ -4,8 +4,11 @@ bounded waiting, and a pickle payload whose execution would leave a marker file.
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -17,6 +20,7 @@ from renderer.remote.echo import EchoHandler
 from renderer.remote.server import Server
 
 TOKEN = "test-token-0123456789abcdef"
+ROOT = Path(__file__).resolve().parents[1]
 FRAME = np.arange(48 * 64 * 3, dtype=np.uint32).astype(np.uint8).reshape(48, 64, 3)
 
 
@@ -79,3 +83,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def process(*argv: str, ready: str) -> Iterator[subprocess.Popen]:
+    """A Python subprocess (knowing the test token) that has printed a line starting with `ready`."""
+    env = dict(os.environ, VIZ_TOKEN=TOKEN, PYTHONPATH=str(ROOT))
+    child = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = child.stdout.readline()
+        assert line.startswith(ready), line
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(10)
+        child.stdout.close()

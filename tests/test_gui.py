@@ -21,8 +21,8 @@ TIMEOUT = 240
 
 
 def run_gui(args: list[str], tmp_path: Path, steps: list[dict] | None = None,
-            timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
-    env = dict(os.environ, STYLEGAN_VIZ_CONFIG_DIR=str(tmp_path / "config"))
+            timeout: float = TIMEOUT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, STYLEGAN_VIZ_CONFIG_DIR=str(tmp_path / "config"), **(env or {}))
     env.pop("STYLEGAN_VIZ_SCRIPT", None)
     if steps is not None:
         script = tmp_path / "script.json"

@@ -14,10 +14,10 @@ import msgspec
 import numpy as np
 import pytest
 
-from renderer.protocol import (ChannelStats, EquivarianceData, FilterCurve, LayerAnalysis, LayerFilterData, LayerInfo,
-                               LayerSpectrumData, ModelInfo, RenderArgs, RenderResult)
+from renderer.protocol import (ChannelStats, EquivarianceData, FilterCurve, FrameRequest, JobDone, LayerAnalysis,
+                               LayerFilterData, LayerInfo, LayerSpectrumData, ModelInfo, RenderArgs, RenderResult)
 from renderer.remote.codec import ARRAY_DTYPES, AnyMessage, Limits, MessageError, Registry
-from renderer.remote.messages import MESSAGES, FrameRequest, JobDone, JobRequest
+from renderer.remote.messages import MESSAGES, WireFrame
 from renderer.spectra import AverageSpectrum
 from tests.remote_support import marker_pickle
 
@@ -69,8 +69,8 @@ def test_protocol_results_round_trip_with_arrays_nans_and_nesting():
                           layers=(LayerInfo("input", (1, 4, 36, 36), "float32", 16.0, 2.0, None),),
                           stats_all=ChannelStats(), stats_sel=ChannelStats(1.0, float("inf"), -2.5),
                           model=ModelInfo(path="x.pkl", family="stylegan3-t", trained_kimg=None), error="went wrong")
-    out = MESSAGES.decode(MESSAGES.encode(JobRequest(5, result)))
-    back = out.request
+    out = MESSAGES.decode(MESSAGES.encode(WireFrame(9, result, None)))
+    back = out.result
     assert back.args == args and back.layers == result.layers and back.model == result.model
     assert math.isnan(back.stats_all.mean) and back.stats_sel.std == float("inf")
     assert back.w.dtype == np.float32 and np.array_equal(back.w, result.w)
@@ -231,7 +231,41 @@ def test_malformed_truncated_and_pickled_bytes_are_refused_without_running_code(
     assert not marker.exists()
 
 
-def test_a_job_done_holds_any_registered_result():
-    done = MESSAGES.decode(MESSAGES.encode(JobDone(3, value=ModelInfo(path="a", num_ws=16))))
-    assert done.value == ModelInfo(path="a", num_ws=16) and done.error is None and not done.cancelled
+def test_a_job_done_holds_each_jobs_result_and_nothing_else():
+    curve = FilterCurve("down", 16.0, 4.0, 6.0, True, np.arange(3.0), np.zeros(3))
+    filters = (LayerFilterData("L1", None, curve), LayerFilterData("L2", None, None))
+    spectrum = AverageSpectrum(power=np.ones((4, 4)), freqs=np.arange(4.0), resolution=2, num_images=3, mean=0.0,
+                               std=1.0, beta=8.0, pad=2)
+    for value in (filters, (), "clip.mp4", None, spectrum, LayerAnalysis("m", (), filters)):
+        done = MESSAGES.decode(MESSAGES.encode(JobDone(3, value=value)))
+        assert type(done.value) is type(value) and done.error is None and not done.cancelled
+    assert MESSAGES.decode(MESSAGES.encode(JobDone(3, value=filters))).value[0].down.radial is True
     assert MESSAGES.decode(MESSAGES.encode(JobDone(3, error="failed"))).value is None
+    for value in (ModelInfo(path="a"), 3, b"bytes", (ModelInfo(),)):
+        with pytest.raises(MessageError, match="JobDone.value"):
+            MESSAGES.encode(JobDone(3, value=value))
+    for tree, words in ((["JobDone", {"job_id": 1, "value": [5, "x"]}], "JobDone.value"),        # no 6th alternative
+                        (["JobDone", {"job_id": 1, "value": [4, 17]}], "Expected `str`"),         # 4: str
+                        (["JobDone", {"job_id": 1, "value": [0, ["ModelInfo", {}]]}], "not expected here"),
+                        (["JobDone", {"job_id": 1, "value": "clip.mp4"}], "JobDone.value")):       # no index
+        refused(MESSAGES, tree, words)
+
+
+def test_a_field_declared_object_gets_its_type_at_registration_and_no_other_field_does():
+    @dataclass(frozen=True)
+    class Open:
+        value: object = None
+        count: int = 0
+
+    registry = Registry()
+    with pytest.raises(TypeError, match="cannot travel"):
+        registry.register(Open)
+    with pytest.raises(TypeError, match="only a field declared `object`"):
+        registry.register(Open, value=Small | None, count=str)
+    registry.register(Open, value=Annotated[str, Limits(text=4)] | int | Small | None)
+    for value in (None, 7, "abcd", Small(2)):
+        assert registry.decode(registry.encode(Open(value=value))).value == value
+    with pytest.raises(MessageError, match="Open.value"):
+        registry.encode(Open(value="abcde"))  # over the field's limit: the sender finds out
+    with pytest.raises(TypeError, match="told apart"):
+        Registry().register(Open, value=Small | dict[str, int])

@@ -4,38 +4,11 @@ and the client reconnects by itself and gets the frame it was waiting for."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
-from typing import Iterator
 
-from renderer.protocol import ModelInfo, RenderArgs
+from renderer.protocol import AverageSpectrumRequest, JobDone, JobRequest, RenderArgs
 from renderer.remote.client import LinkState
-from renderer.remote.messages import JobDone, JobRequest
-from tests.remote_support import TOKEN, client_of, echo_server, free_port, next_frame, wait_until
-
-ROOT = Path(__file__).resolve().parents[1]
-ENV = dict(os.environ, VIZ_TOKEN=TOKEN, PYTHONPATH=str(ROOT))
-
-
-@contextlib.contextmanager
-def process(*argv: str, ready: str) -> Iterator[subprocess.Popen]:
-    """A subprocess that has printed a line starting with `ready`."""
-    child = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True)
-    try:
-        line = child.stdout.readline()
-        assert line.startswith(ready), line
-        yield child
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait(10)
-        child.stdout.close()
-
+from tests.remote_support import client_of, echo_server, free_port, next_frame, process, wait_until
 
 def echo_process(port: int):
     return process("-m", "renderer.remote.echo", "--port", str(port), "--size", "64", ready="Listening on")
@@ -51,7 +24,7 @@ def test_a_server_killed_mid_frame_is_reported_and_its_successor_answers_the_req
         with process("tests/remote_dying_peer.py", "server", str(port), ready="listening") as dying:
             client.set_frame(1, args_for(5))
             wait_until(lambda: client.status.state == LinkState.CONNECTED, what="connecting")
-            assert client.send(JobRequest(3, ModelInfo()))
+            assert client.send(JobRequest(3, AverageSpectrumRequest(RenderArgs(), num_images=8)))
             wait_until(lambda: client.status.state == LinkState.RECONNECTING, what="the drop being noticed")
             message = client.status.message  # which one depends on whether the kernel sent a reset
             assert "in the middle of a message" in message or "connection was cut" in message, message

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from renderer.protocol import RenderArgs
-from renderer.remote.messages import FrameRequest, JobRequest
+from renderer.protocol import ClipSpec, FrameRequest, JobRequest, Keyframe, LayerAnalysisRequest
 from renderer.remote.served_files import ServedFiles, ServedPathError
-from renderer.remote.wfile import MAX_W_FILE_BYTES, WFileError, parse_w_file, read_w_file
+from renderer.remote.wfile import MAX_W_FILE_BYTES, w_file_bytes
+from renderer.remote.wfile import WFileError as SentWFileError
+from renderer.worker.wfile import WFileError, read_w_file, w_from_bytes
 from tests.remote_support import WritesMarker
 
 
@@ -95,10 +97,16 @@ def test_requests_get_their_models_resolved_and_w_paths_refused(tree):
     files = ServedFiles(root)
     request = files.resolve_in(FrameRequest(1, RenderArgs(model="models/a.pkl")))
     assert request.args.model == str(root / "models" / "a.pkl")
-    job = files.resolve_in(JobRequest(2, FrameRequest(3, RenderArgs(model="runs/00001"))))
-    assert job.request.args.model == str(root / "runs" / "00001")
+    job = files.resolve_in(JobRequest(2, LayerAnalysisRequest(RenderArgs(model="runs/00001"))))
+    assert job.spec.args.model == str(root / "runs" / "00001")
+    keyframes = tuple(Keyframe(RenderArgs(model=m), (0.0, 0.0), (0.0, 0.0), 0.0) for m in ("models/a.pkl", "runs/00001"))
+    clip = files.resolve_in(JobRequest(4, ClipSpec("", RenderArgs(model="models/a.pkl"), 2, keyframes=keyframes)))
+    assert [k.args.model for k in clip.spec.keyframes] == [str(root / "models" / "a.pkl"), str(root / "runs" / "00001")]
     with pytest.raises(ServedPathError, match="outside"):
-        files.resolve_in(JobRequest(2, FrameRequest(3, RenderArgs(model="../secret/stolen.pkl"))))
+        files.resolve_in(JobRequest(2, LayerAnalysisRequest(RenderArgs(model="../secret/stolen.pkl"))))
+    with pytest.raises(ServedPathError, match="outside"):
+        bad = keyframes + (Keyframe(RenderArgs(model="../secret/stolen.pkl"), (0.0, 0.0), (0.0, 0.0), 0.0),)
+        files.resolve_in(JobRequest(4, ClipSpec("", RenderArgs(model="models/a.pkl"), 3, keyframes=bad)))
     with pytest.raises(ServedPathError, match="W file"):
         files.resolve_in(FrameRequest(1, RenderArgs(model="models/a.pkl", w_file="/home/me/w.npy")))
     untouched = FrameRequest(1, RenderArgs())
@@ -114,45 +122,59 @@ def npy_bytes(array: np.ndarray, **kwargs) -> bytes:
     return buffer.getvalue()
 
 
-def test_a_w_file_parses_to_float32(tmp_path):
-    w = np.random.default_rng(0).standard_normal((16, 8))
-    assert np.array_equal(parse_w_file(npy_bytes(w)), w.astype(np.float32))
-    assert parse_w_file(npy_bytes(np.asfortranarray(w.astype(">f4")))).tolist() == w.astype(np.float32).tolist()
-    path = tmp_path / "w.npy"
-    np.save(path, w.astype(np.float16))
-    assert parse_w_file(read_w_file(path)).dtype == np.float32
+NUM_WS, W_DIM = 16, 8
 
 
-def test_w_files_that_are_not_plain_float_arrays_are_refused(tmp_path):
+def test_a_w_file_sent_as_bytes_reads_as_the_file_does(tmp_path):
+    w = np.random.default_rng(0).standard_normal((NUM_WS, W_DIM))
+    np.save(tmp_path / "w.npy", np.asfortranarray(w.astype(">f4")))
+    np.savez(tmp_path / "projected_w.npz", w=w[None].astype(np.float16))
+    for name in ("w.npy", "projected_w.npz"):
+        path = tmp_path / name
+        sent = w_file_bytes(path)
+        assert sent == path.read_bytes()
+        here = read_w_file(path, NUM_WS, W_DIM)
+        there = w_from_bytes(sent, NUM_WS, W_DIM)
+        assert there.dtype == np.float32 and np.array_equal(there, here)
+    assert np.allclose(w_from_bytes(w_file_bytes(tmp_path / "w.npy"), NUM_WS, W_DIM), w, atol=1e-6)
+
+
+def test_w_bytes_that_are_not_a_plain_float_array_are_refused_by_the_server(tmp_path):
     marker = tmp_path / "marker"
     pickled_array = npy_bytes(np.array([WritesMarker(marker)], dtype=object), allow_pickle=True)
-    good = npy_bytes(np.zeros((4, 4), np.float32))
-    lying_header = good.replace(b"(4, 4)", b"(400000, 400000)".ljust(6))  # claims far more data than it holds
+    good = npy_bytes(np.zeros((NUM_WS, W_DIM), np.float32))
+    lying_header = good.replace(b"(16, 8)", b"(16000, 8000)")  # claims far more data than it holds
     cases = {
-        "float16, float32 or float64": pickled_array,
-        "float16, float32 or float64 ": npy_bytes(np.zeros(3, np.int64)),
-        "not a .npy": pickle.dumps(WritesMarker(marker)),
-        "not a .npy ": b"PK\x03\x04" + b"\x00" * 40,  # an .npz (zip)
-        "truncated": good[:-4],
-        "holds": lying_header,
-        "NaN": npy_bytes(np.array([1.0, np.nan], np.float32)),
-        "axes": npy_bytes(np.zeros((1, 1, 1, 1), np.float32)),
-        "at most": b"\x93NUMPY" + bytes(MAX_W_FILE_BYTES),
+        "not numbers": pickled_array,
+        "integers": npy_bytes(np.zeros(W_DIM, np.int64)),
+        "neither a .npy nor a .npz": pickle.dumps(WritesMarker(marker)),
+        "damaged .npz": b"PK\x03\x04" + b"\x00" * 40,
+        "ends early": good[:-4],
+        "has shape .16000, 8000.": lying_header,
+        "NaN or infinite": npy_bytes(np.full((NUM_WS, W_DIM), np.nan, np.float32)),
+        "has shape .1, 1, 1, 1.": npy_bytes(np.zeros((1, 1, 1, 1), np.float32)),
     }
     for words, data in cases.items():
-        with pytest.raises(WFileError, match=words.strip()):
-            parse_w_file(data)
+        with pytest.raises(WFileError, match=words):
+            w_from_bytes(data, NUM_WS, W_DIM)
     assert not marker.exists()
 
 
-def test_reading_a_w_file_checks_size_first(tmp_path):
+def test_the_gui_sends_only_a_regular_w_file_of_a_bounded_size(tmp_path):
     big = tmp_path / "big.npy"
     with open(big, "wb") as f:
+        f.write(b"\x93NUMPY")
         f.truncate(MAX_W_FILE_BYTES + 1)
-    with pytest.raises(WFileError, match="at most"):
-        read_w_file(big)
-    with pytest.raises(WFileError, match="Cannot read"):
-        read_w_file(tmp_path / "missing.npy")
+    with pytest.raises(SentWFileError, match="at most"):
+        w_file_bytes(big)
     os.symlink(big, tmp_path / "link.npy")
-    with pytest.raises(WFileError, match="at most"):
-        read_w_file(tmp_path / "link.npy")
+    with pytest.raises(SentWFileError, match="at most"):
+        w_file_bytes(tmp_path / "link.npy")
+    with pytest.raises(SentWFileError, match="Cannot read"):
+        w_file_bytes(tmp_path / "missing.npy")
+    os.mkfifo(tmp_path / "fifo.npy")
+    with pytest.raises(SentWFileError, match="Cannot send W"):
+        w_file_bytes(tmp_path / "fifo.npy")
+    (tmp_path / "w.pkl").write_bytes(pickle.dumps([1.0, 2.0]))
+    with pytest.raises(SentWFileError, match="neither a .npy nor a .npz"):
+        w_file_bytes(tmp_path / "w.pkl")

@@ -16,13 +16,13 @@ from typing import Callable, Iterator
 import msgspec
 import pytest
 
-from renderer.protocol import RenderArgs, RenderResult
+from renderer.client import RenderClient
+from renderer.protocol import AverageSpectrumRequest, FrameRequest, JobDone, JobRequest, RenderArgs, RenderResult
 from renderer.remote import link
-from renderer.remote.client import LinkState
+from renderer.remote.client import LinkState, RemoteClient
 from renderer.remote.codec import PROTOCOL_VERSION
 from renderer.remote.link import MAGIC, framed
-from renderer.remote.messages import (HANDSHAKE, MESSAGES, EncodedImage, Fault, FrameRequest, Hello, JobDone,
-                                      JobRequest, Refused, Welcome, WireFrame)
+from renderer.remote.messages import HANDSHAKE, MESSAGES, EncodedImage, Fault, Hello, Refused, Welcome, WireFrame
 from tests.remote_support import TOKEN, client_of, echo_server, marker_pickle, next_frame, wait_until
 
 pack = msgspec.msgpack.encode
@@ -135,7 +135,10 @@ def after_token(marker: Path) -> list[tuple[bytes, str]]:
         (framed(b"\xc1\xc1\xc1"), "could not read"),
         (framed(marker_pickle(marker)), "could not read"),
         (framed(pack(["FrameRequest", {"stamp": 1, "args": marker_pickle(marker)}])), "FrameRequest.args"),
-        (framed(pack(["JobRequest", {"job_id": 1, "request": ["os.system", {"command": "touch x"}]}])), "unknown message type"),
+        (framed(pack(["JobRequest", {"job_id": 1, "spec": ["os.system", {"command": "touch x"}]}])), "unknown message type"),
+        (framed(pack(["JobRequest", {"job_id": 1, "spec": ["ModelInfo", {}]}])), "not expected here"),
+        (framed(pack(["FrameRequest", {"stamp": 1, "args": ["RenderArgs", {"w_npy": b"x" * (16 * 1024 * 1024 + 1)}]}])),
+         "RenderArgs.w_npy"),
         (framed(MESSAGES.encode(WireFrame(1, RenderResult(), None))), "not expected"),   # a server's message
         (framed(MESSAGES.encode(Fault("x"))), "not expected"),
         (framed(pack(["FrameRequest", {"stamp": "1", "args": ["RenderArgs", {}]}])), "FrameRequest.stamp"),
@@ -229,7 +232,9 @@ def hostile_servers(marker: Path) -> list[tuple[Callable[[socket.socket], None],
         (welcome_then(marker_pickle(marker)), "not a message of this protocol"),
         (welcome_then(framed(marker_pickle(marker))), "message"),
         (welcome_then(framed(pack(["JobDone", {"job_id": 1, "value": marker_pickle(marker)}]))), "JobDone.value"),
-        (welcome_then(framed(pack(["JobDone", {"job_id": 1, "value": ["subprocess.Popen", {}]}]))), "unknown message type"),
+        (welcome_then(framed(pack(["JobDone", {"job_id": 1, "value": [0, ["subprocess.Popen", {}]]}]))), "unknown message type"),
+        (welcome_then(framed(pack(["WireClipFrame", {"job_id": 1, "done": 1, "total": 2, "index": 0,
+                                                     "image": marker_pickle(marker)}]))), "WireClipFrame.image"),
         (welcome_then(framed(b"\xc1garbage")), "message"),
         (welcome_then(MAGIC + struct.pack(">I", 2**32 - 1)), "the limit is"),
         (welcome_then(MAGIC + struct.pack(">I", 1000) + b"x" * 10), "in the middle of a message"),
@@ -239,7 +244,7 @@ def hostile_servers(marker: Path) -> list[tuple[Callable[[socket.socket], None],
     ]
 
 
-@pytest.mark.parametrize("case", range(12))
+@pytest.mark.parametrize("case", range(13))
 def test_a_hostile_server_cannot_crash_hang_or_run_code_in_the_client(tmp_path, case):
     marker = tmp_path / "marker"
     script, words = hostile_servers(marker)[case]
@@ -270,11 +275,24 @@ def test_a_silent_server_is_detected_by_the_idle_timeout(tmp_path, monkeypatch):
     try:
         with client_of(server.port) as client:
             client.send_ok = wait_until(lambda: client.status.state == LinkState.CONNECTED, what="connecting")
-            assert client.send(JobRequest(4, RenderArgs()))
+            assert client.send(JobRequest(4, AverageSpectrumRequest(RenderArgs(), num_images=4)))
             wait_until(lambda: client.status.state == LinkState.RECONNECTING and "seems dead" in client.status.message,
                        timeout=10, what="the dead link being noticed")
             lost = wait_until(lambda: [m for m in client.receive() if isinstance(m, JobDone)], what="the lost job")
             assert lost[0].job_id == 4 and "lost" in lost[0].error
     finally:
         gate.set()
+        server.close()
+
+
+def test_a_frame_the_gui_did_not_ask_for_never_reaches_it():
+    bogus = WireFrame(99, RenderResult(stamp=99, args=RenderArgs(w_file="/etc/passwd"), error="look at me"), None)
+    server = HostileServer(welcome_then(framed(MESSAGES.encode(bogus))))
+    client = RenderClient(remote=RemoteClient(f"127.0.0.1:{server.port}", TOKEN))
+    try:
+        client.set_args(RenderArgs(latent=((1, 1.0),)))
+        wait_until(lambda: server.connections >= 2, what="the bogus frame arriving (and the client trying again)")
+        assert client.get_result() is None
+    finally:
+        client.close()
         server.close()

@@ -10,10 +10,11 @@ import stat
 import numpy as np
 import pytest
 
-from renderer.protocol import ModelInfo, RenderArgs
+from renderer.protocol import (AverageSpectrumRequest, CancelJob, FrameRequest, JobDone, JobProgress, JobRequest,
+                               RenderArgs, StatusRequest, WorkerStatus)
 from renderer.remote.client import LinkConfigError, LinkState, RemoteClient
 from renderer.remote.frames import FrameCodec
-from renderer.remote.messages import CancelJob, DirectoryListing, FrameRequest, JobDone, JobProgress, JobRequest, ListDirectory
+from renderer.remote.messages import DirectoryListing, ListDirectory
 from renderer.remote.server import Server, ServeError
 from renderer.remote.tls import TlsError, load_or_create_identity, normalized_fingerprint
 from renderer.remote.tokens import TokenError, check_token, new_token, token_from, tokens_match
@@ -40,7 +41,8 @@ def test_frames_arrive_exactly_with_their_statistics(tmp_path):
         stats = client.stats.last_frame
         assert stats.stamp == 1 and stats.codec == "zstd" and stats.raw_bytes == FRAME.nbytes
         assert 0 < stats.wire_bytes and stats.round_trip_seconds > 0 and stats.server_seconds >= 0
-        assert stats.compression_ratio == pytest.approx(FRAME.nbytes / stats.wire_bytes)
+        assert 0 < stats.image_bytes < stats.wire_bytes
+        assert stats.compression_ratio == pytest.approx(FRAME.nbytes / stats.image_bytes)
         assert client.status.server == f"{server.name} at 127.0.0.1:{server.port}"
         assert wait_until(lambda: client.stats.round_trip_seconds, what="a ping's round trip") > 0
         assert client.stats.bytes_received > stats.wire_bytes > 0 and client.stats.bytes_sent > 0
@@ -66,20 +68,24 @@ def test_latest_args_win_across_the_link(tmp_path):
 def test_jobs_report_progress_and_finish_and_can_be_cancelled(tmp_path):
     with echo_server(tmp_path) as (server, handler), client_of(server.port) as client:
         wait_until(lambda: connected(client), what="connecting")
-        request = ModelInfo(path="models/x.pkl", num_ws=16, trained_kimg=12.5)
+        request = AverageSpectrumRequest(RenderArgs(), num_images=12)
         assert client.send(JobRequest(7, request))
         done = []
         progress = []
         wait_until(lambda: [(done if isinstance(m, JobDone) else progress).append(m) for m in client.receive()] and done
                    or done, what="the job's end")
-        assert done[0].job_id == 7 and done[0].value == request and done[0].error is None
-        assert progress and all(isinstance(p, JobProgress) and 0 < p.fraction < 1 for p in progress)
+        assert done[0].job_id == 7 and done[0].value == "AverageSpectrumRequest" and done[0].error is None
+        assert progress and all(isinstance(p, JobProgress) and 0 < p.done < p.total for p in progress)
 
         handler.job_steps = 10 ** 9
         assert client.send(JobRequest(8, request))
         assert client.send(CancelJob(8))
         ended = wait_until(lambda: [m for m in client.receive() if isinstance(m, JobDone)], what="the cancellation")
         assert ended[0].job_id == 8 and ended[0].cancelled
+
+        assert client.send(StatusRequest())
+        status = wait_until(lambda: [m for m in client.receive() if isinstance(m, WorkerStatus)], what="the status")
+        assert status[0].pid > 0 and status[0].jobs == 0
 
 
 def test_the_browser_lists_the_servers_folder_and_paths_outside_are_refused(tmp_path):
@@ -107,7 +113,7 @@ def test_a_wrong_token_is_refused_on_both_sides(tmp_path, caplog):
             wait_until(lambda: client.status.state == LinkState.REFUSED, what="the refusal")
             assert "refused the token" in client.status.message and "VIZ_TOKEN" in client.status.message
             client.set_frame(1, args_for(1))
-            assert not client.send(JobRequest(1, ModelInfo()))
+            assert not client.send(JobRequest(1, AverageSpectrumRequest(RenderArgs(), num_images=1)))
             assert handler.messages == []
     assert any("wrong token" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
 

@@ -1,10 +1,16 @@
-"""`python visualizer.py [MODEL ...]`: the command line and the frame loop of the desktop visualizer."""
+"""`python visualizer.py [MODEL ...] [--connect HOST:PORT]`: the command line and the frame loop of the
+desktop visualizer."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+from renderer.remote.client import LinkConfigError
+from renderer.remote.options import add_connect_options, client_from_options
+from renderer.remote.tls import TlsError
+from renderer.remote.tokens import TokenError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / "checkpoints" / "demo.safetensors"
@@ -28,7 +34,8 @@ def parse_args(argv: list[str]):
         description="Interactive StyleGAN3 / StyleGAN2 visualizer. It opens where the last session left off; "
                     "with no MODEL and no session, on the shipped demo model.")
     parser.add_argument("models", nargs="*", metavar="MODEL",
-                        help="official .pkl, native .safetensors, or a training run directory (newest snapshot)")
+                        help="official .pkl, native .safetensors, or a training run directory (newest snapshot); "
+                             "with --connect, a path under the server's --root (default: the model it serves)")
     parser.add_argument("--capture-dir", help="where Save image, Save GUI and clips go (default: captures)")
     parser.add_argument("--browse-dir", help="start the model browser in this directory")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps (default auto)")
@@ -43,23 +50,32 @@ def parse_args(argv: list[str]):
     parser.add_argument("--save-gui", metavar="OUT.png",
                         help="render until the frame is shown, save the window to OUT.png and exit (implies --fresh)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds --save-gui waits for the frame")
+    add_connect_options(parser)
     ns = parser.parse_args(argv)
-    return Options(models=ns.models, default_model=str(DEFAULT_MODEL), capture_dir=ns.capture_dir,
+    default_model = "" if ns.connect else str(DEFAULT_MODEL)  # a server offers its own
+    return Options(models=ns.models, default_model=default_model, capture_dir=ns.capture_dir,
                    browse_dir=ns.browse_dir, device=ns.device, in_process=ns.in_process, seed=ns.seed, layer=ns.layer,
                    fft=ns.fft, save_gui=ns.save_gui, timeout=ns.timeout, session=ns.session,
-                   fresh=ns.fresh or bool(ns.save_gui), window_size=ns.window)
+                   fresh=ns.fresh or bool(ns.save_gui), window_size=ns.window), ns
 
 
 def main(argv: list[str]) -> int:
     """Open the visualizer; returns the exit status."""
-    options = parse_args(argv)
+    options, ns = parse_args(argv)
     from gui_utils.window import WindowError
     from viz.main_window import Visualizer
     from viz.script import ScriptRunner
 
     try:
-        viz = Visualizer(options)
+        remote = client_from_options(ns) if ns.connect else None
+    except (TokenError, LinkConfigError, TlsError) as err:
+        print(f"visualizer: {err}", file=sys.stderr)
+        return 2
+    try:
+        viz = Visualizer(options, remote=remote)
     except WindowError as err:
+        if remote is not None:
+            remote.close()
         print(f"visualizer: {err}", file=sys.stderr)
         return 2
     try:

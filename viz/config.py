@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from renderer.files import write_atomic
@@ -24,12 +25,27 @@ def config_dir() -> Path:
     return Path(base) / "stylegan-viz"
 
 
+def per_server(name: str, address: str | None) -> Path:
+    """The config file `name` ("recent.json") of this machine (None), or of a server (its HOST:PORT),
+    whose files keep the server's paths: "recent-127.0.0.1_5555.json"."""
+    if address is None:
+        return config_dir() / name
+    stem, dot, suffix = name.rpartition(".")
+    return config_dir() / f"{stem}-{re.sub(r'[^A-Za-z0-9.-]+', '_', address)}{dot}{suffix}"
+
+
 class RecentModels:
     """Most recently opened models first; saved on every change, atomically."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or config_dir() / "recent.json"
         self.paths: list[str] = self._load()
+
+    @classmethod
+    def of_server(cls, address: str | None) -> "RecentModels":
+        """The Recent list of this machine's models (None), or of a server's (its HOST:PORT): their paths
+        are the server's, so each server keeps a list of its own."""
+        return cls(per_server("recent.json", address))
 
     def _load(self) -> list[str]:
         try:

@@ -25,6 +25,7 @@ from gui_utils.scripted_input import ScriptedInput
 from gui_utils.window import init_glfw, monitor_content_scale, monitor_work_area
 from renderer.animation import Animation
 from renderer.client import RenderClient
+from renderer.remote.client import RemoteClient
 from renderer.files import remove_stale_temporaries
 from renderer.protocol import Keyframe, ModelInfo, RenderArgs, RenderResult
 from renderer.timeline import animated_args
@@ -86,7 +87,7 @@ def _window_size(options: Options) -> tuple[int, int]:
 
 
 class Visualizer(ImguiWindow):
-    def __init__(self, options: Options) -> None:
+    def __init__(self, options: Options, remote: RemoteClient | None = None) -> None:
         super().__init__("StyleGAN visualizer", _window_size(options), FONT_SIZE)
         self.options = options
         self.user_scale = 1.0
@@ -107,7 +108,7 @@ class Visualizer(ImguiWindow):
         self.notes: list[tuple[float, str]] = []
         self.note_log: list[str] = []              # every note of the session (tests)
         self.errors_shown: list[str] = []          # every error a frame brought to the screen (tests)
-        self.recent = RecentModels()
+        self.recent = RecentModels.of_server(remote.address if remote is not None else None)
         self.input = ScriptedInput()
         self.frame_hooks.append(self.input.feed)
         self.frame_hooks.append(self._before_new_frame)
@@ -116,6 +117,7 @@ class Visualizer(ImguiWindow):
         self._deferred: list = []               # actions asked for while drawing, run with the finished args
         self.client = None
         self.in_process = options.in_process
+        self._remote = remote                   # the link to a worker on another machine (--connect)
         self._start_renderer()
         self.redraw = RedrawClock()
         self.dock = DockLayout()
@@ -156,7 +158,8 @@ class Visualizer(ImguiWindow):
         # The widgets whose state makes up the frame's RenderArgs, in the order build_args applies them.
         self.arg_widgets = (self.model, self.latent, self.stylemix, self.trunc_noise, self.equivariance, self.layer,
                             self.performance)
-        self.sessions = SessionFiles(autosave=not (options.fresh or options.save_gui))
+        self.sessions = SessionFiles(autosave=not (options.fresh or options.save_gui),
+                                     server=remote.address if remote is not None else None)
         self._start_session()
         self.history = History(self.settings())
         remove_stale_temporaries(Path(self.capture.directory).expanduser())
@@ -165,10 +168,13 @@ class Visualizer(ImguiWindow):
     # Renderer -------------------------------------------------------------------------------
 
     def _start_renderer(self) -> None:
-        self.client = RenderClient(in_process=self.in_process)
+        self.client = RenderClient(in_process=self.in_process, remote=self._remote)
 
     def restart_renderer(self, in_process: bool | None = None) -> None:
         """Start a fresh renderer, optionally switching between its own process and this one."""
+        if self._remote is not None:
+            self.note("the renderer runs on the server; restart `serve` there to restart it")
+            return
         if in_process is not None:
             self.in_process = in_process
         if self.client is not None:

@@ -3,10 +3,15 @@ training runs, follow a training run, the info line.
 
 A path is checked before it is tried (a missing path or a folder that is not a training run is
 refused with a note and changes nothing) and enters Recent only once the worker has loaded it; when
-loading fails, the model that was loaded stays, and Path and Recent keep showing it."""
+loading fails, the model that was loaded stays, and Path and Recent keep showing it.
+
+Against a remote worker (--connect) the paths are the server's, relative to its --root: the server
+checks them, and the browser and follow run list its folders through RenderClient.list_models."""
 
 from __future__ import annotations
 
+import os.path
+import posixpath
 import time
 from pathlib import Path
 
@@ -15,12 +20,13 @@ from imgui_bundle import imgui
 from gui_utils import imgui_utils
 from gui_utils.imgui_utils import button, checkbox, grayed_out, selectable
 from renderer.protocol import RenderArgs, RenderResult
-from viz.model_browser import ModelBrowser, is_run, snapshots_in
+from viz.model_browser import ModelBrowser, is_run
 from viz.state import ModelState
 
 FOLLOW_POLL_SECONDS = 2.0
 BROWSER_ROWS = 12
 BROWSE_LABEL = "Browse"
+SERVER_ROOT_LABEL = "(the server's folder)"
 
 
 def describe(info, device: str, op_path: str, precision: str) -> str:
@@ -84,6 +90,10 @@ class ModelWidget:
         self._browser_placed = bool(browse_dir)
         self.tooltip_shown: str | None = None      # the path field's tooltip as last shown (tests)
         self.origin_shown = ""                      # the model's origin line as last drawn (tests)
+        self.remote = viz.client.remote is not None
+        self._paths = posixpath if self.remote else os.path    # the server's paths are "/"-separated
+        self._run_listing = None                    # the listing of the run that _poll_run last looked at
+        self.browse_dir = ""                        # the server's folder shown by its browser (remote)
 
     # Settings -----------------------------------------------------------------------------
 
@@ -111,19 +121,23 @@ class ModelWidget:
 
     def _try(self, path: str, quiet: bool) -> bool:
         viz = self.viz
-        target = Path(path).expanduser()
-        why = refusal(target)
-        if why is not None:
-            viz.note(why)
-            self.path_field = self.pending or self.path
-            if target.is_dir():
-                self.show_browser, self.browser.directory = True, target
-            return False
-        if not target.is_dir():
-            self.follow = False        # a single file: there is no run to follow
-        if not quiet and str(target) != (self.pending or self.path):
+        if self.remote:
+            chosen = path              # the server's path: the server checks it, and says why it refuses
+        else:
+            target = Path(path).expanduser()
+            why = refusal(target)
+            if why is not None:
+                viz.note(why)
+                self.path_field = self.pending or self.path
+                if target.is_dir():
+                    self.show_browser, self.browser.directory = True, target
+                return False
+            if not target.is_dir():
+                self.follow = False    # a single file: there is no run to follow
+            chosen = str(target)
+        if not quiet and chosen != (self.pending or self.path):
             viz.clip.clear_keyframes("they were recorded with another model")
-        self.pending = self.path_field = str(target)
+        self.pending = self.path_field = chosen
         self.followed = None
         self._previous_size = {}
         return True
@@ -149,40 +163,55 @@ class ModelWidget:
 
     def _place_browser(self) -> None:
         """The browser starts in the loaded model's folder unless the user has been browsing."""
-        if not self._browser_placed and self.path:
+        if not self._browser_placed and self.path and not self.remote:
             path = Path(self.path)
             self.browser.directory = path.parent if path.is_file() or is_run(path) else path
 
     # Following a run ----------------------------------------------------------------------
 
+    def _is_folder(self, path: str) -> bool:
+        """`path` is a folder (a training run's) where the worker is."""
+        if not self.remote:
+            return bool(path) and Path(path).is_dir()
+        listing = self.viz.client.list_models(path) if path else None
+        return listing is not None and listing.error is None
+
     def _poll_run(self) -> None:
-        """While following a run directory, pick its newest snapshot once its size stops changing."""
+        """While following a run directory, pick its newest snapshot once its size stops changing
+        between two listings."""
         now = time.monotonic()
         self.viz.wake_after(FOLLOW_POLL_SECONDS - (now - self._last_poll))
         if now - self._last_poll < FOLLOW_POLL_SECONDS:
             return
         self._last_poll = now
-        snaps = snapshots_in(Path(self.path))
+        listing = self.viz.client.list_models(self.path)
+        if listing is None or listing is self._run_listing:
+            return  # no newer listing yet
+        self._run_listing = listing
+        snaps = sorted((e for e in listing.entries if e.kind == "model"), key=lambda e: (e.modified, e.name))
         if not snaps:
             return
         newest = snaps[-1]
-        size = newest.stat().st_size
-        stable = self._previous_size.get(str(newest)) == size
-        self._previous_size[str(newest)] = size
-        if stable and str(newest) != self.followed:
+        path = self._paths.join(self.path, newest.name)
+        stable = self._previous_size.get(path) == newest.size
+        self._previous_size[path] = newest.size
+        if stable and path != self.followed:
             if self.followed is not None:
                 self.viz.note(f"following run: loading {newest.name}")
-            self.followed = str(newest)
+            self.followed = path
 
     def _model_arg(self) -> str:
         if self.pending is not None:
             return self.pending
-        if self.follow and self.path and Path(self.path).is_dir():
+        if self.follow and self._is_folder(self.path):
             self._poll_run()
             return self.followed or self.path
         return self.path
 
     def contribute(self, args: RenderArgs) -> RenderArgs:
+        remote = self.viz.client.remote
+        if not (self.path or self.pending) and remote is not None and remote.server_model:
+            self.open(remote.server_model)  # no model named: the one the server was started with
         return args.replace(model=self._model_arg())
 
     # Drawing ------------------------------------------------------------------------------
@@ -215,7 +244,7 @@ class ModelWidget:
         imgui_utils.items.record("Recent")
 
         chosen_path = self.pending or self.path
-        is_dir_run = bool(chosen_path) and Path(chosen_path).is_dir()
+        is_dir_run = self._is_folder(chosen_path)
         with grayed_out(not is_dir_run):
             changed, follow = checkbox("Follow run", self.follow and is_dir_run)
             if changed:
@@ -224,6 +253,26 @@ class ModelWidget:
         if self.follow and self.followed:
             imgui.same_line()
             imgui.text_disabled(Path(self.followed).name)
+        if self.remote:
+            self._server_browser()
+        else:
+            self._local_browser()
+
+        info = viz.model_info
+        if self.pending is not None:
+            imgui.text_disabled(f"loading {Path(self.pending).name} ...")
+        elif info.family:
+            imgui.text_wrapped(describe(info, viz.result.device, viz.result.op_path, viz.result.precision))
+            self.origin_shown = origin(info)
+            if self.origin_shown:
+                imgui.push_text_wrap_pos(0.0)
+                imgui.text_disabled(self.origin_shown)
+                imgui.pop_text_wrap_pos()
+        elif viz.args.model:
+            imgui.text_disabled("loading ..." if viz.result.error is None else "model failed to load")
+
+    def _local_browser(self) -> None:
+        lay = self.viz.layout
         imgui.same_line()
         changed, self.show_browser = checkbox(BROWSE_LABEL, self.show_browser)
         if changed and self.show_browser:
@@ -238,18 +287,31 @@ class ModelWidget:
             elif imgui.is_item_clicked():
                 self._browser_placed = True
 
-        info = viz.model_info
-        if self.pending is not None:
-            imgui.text_disabled(f"loading {Path(self.pending).name} ...")
-        elif info.family:
-            imgui.text_wrapped(describe(info, viz.result.device, viz.result.op_path, viz.result.precision))
-            self.origin_shown = origin(info)
-            if self.origin_shown:
-                imgui.push_text_wrap_pos(0.0)
-                imgui.text_disabled(self.origin_shown)
-                imgui.pop_text_wrap_pos()
-        elif viz.args.model:
-            imgui.text_disabled("loading ..." if viz.result.error is None else "model failed to load")
+    def _server_browser(self) -> None:
+        """The server's folders under its --root, as it lists them."""
+        lay = self.viz.layout
+        imgui.text(f"Browse: {self.browse_dir or SERVER_ROOT_LABEL}")
+        height = BROWSER_ROWS * imgui.get_text_line_height_with_spacing() + lay.px(8)
+        if imgui.begin_child("##server browser", imgui.ImVec2(lay.item_width + lay.label_width, height),
+                             imgui.ChildFlags_.borders):
+            if self.browse_dir and selectable(".. (up)", False):
+                self.browse_dir = posixpath.dirname(self.browse_dir)
+            listing = self.viz.client.list_models(self.browse_dir)
+            if listing is None:
+                imgui.text_disabled("listing ...")
+            elif listing.error:
+                imgui.text_colored(imgui.ImVec4(1, 0.5, 0.4, 1), f"cannot list: {listing.error}")
+            current = self.pending or self.path
+            for entry in listing.entries if listing is not None else ():
+                path = posixpath.join(self.browse_dir, entry.name)
+                if entry.kind in ("run", "folder"):
+                    if selectable(f"[{'run' if entry.kind == 'run' else 'dir'}] {entry.name}", path == current):
+                        if entry.kind == "run":
+                            self.open(path)            # its newest snapshot; its files are listed below
+                        self.browse_dir = path
+                elif selectable(entry.name, path == current):
+                    self.open(path)
+        imgui.end_child()
 
     def _path_tooltip(self) -> str:
         lines = [f"Loaded: {self.path}" if self.loaded else (self.path or "no model")]

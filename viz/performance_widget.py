@@ -1,5 +1,6 @@
 """Performance: GUI and render frame-time plots, FPS limit, vsync, where the renderer runs, force
-fp32, device, op path and precision (bfloat16 is a labelled low-precision preview)."""
+fp32, device, op path and precision (bfloat16 is a labelled low-precision preview); with a remote
+worker, the frames' codec (lossless or JPEG at a quality) and the link's round trip and bandwidth."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ from imgui_bundle import imgui, implot
 from gui_utils import imgui_utils
 from gui_utils.imgui_utils import checkbox
 from renderer.protocol import DEVICES, OP_PATHS, PRECISIONS, RenderArgs
+from renderer.remote.client import LinkStats, RemoteClient
+from renderer.remote.frames import FrameCodec
 from viz.state import PerformanceState
+from viz.status_bar import link_speed
 
 FPS_LIMIT_RANGE = (5, 240)
 PLOT_HEADROOM = 1.2
 PRECISION_LABELS = {"float32": "float32", "bfloat16": "bfloat16 (low-precision preview)"}
+LINK_CODECS = ("zstd", "jpeg")
+LINK_CODEC_LABELS = {"zstd": "lossless (zstd)", "jpeg": "JPEG"}
 
 
 class PerformanceWidget:
@@ -73,11 +79,15 @@ class PerformanceWidget:
         changed, vsync = checkbox("Vertical sync", viz.vsync)
         if changed:
             viz.set_vsync(vsync)
-        imgui.same_line()
-        changed, own = checkbox("Renderer in its own process", not viz.in_process)
-        if changed:
-            viz.restart_renderer(in_process=not own)
-        imgui_utils.help_marker("In this process the GUI imports torch and a renderer crash takes it down.")
+        remote = viz.client.remote if viz.client is not None else None
+        if remote is None:
+            imgui.same_line()
+            changed, own = checkbox("Renderer in its own process", not viz.in_process)
+            if changed:
+                viz.restart_renderer(in_process=not own)
+            imgui_utils.help_marker("In this process the GUI imports torch and a renderer crash takes it down.")
+        else:
+            self._link(remote)
         _, self.force_fp32 = checkbox("Force fp32", self.force_fp32)
         imgui_utils.help_marker("Run the official fp16 layers in float32 too. fp16 only ever runs on CUDA, in the "
                                 "layers the model was built with it (the highest num_fp16_res resolutions).")
@@ -90,6 +100,21 @@ class PerformanceWidget:
         if result.op_path_note:
             imgui.text_wrapped(f"Faster op paths skipped: {result.op_path_note}")
 
+    def _link(self, remote: RemoteClient) -> None:
+        """The remote worker's link: the frames' codec (switchable) and what the link measured."""
+        codec = remote.frame_codec
+        name = self._combo("Frames", codec.name, LINK_CODECS, LINK_CODEC_LABELS)
+        quality = codec.jpeg_quality
+        if name == "jpeg":
+            _, quality = imgui.slider_int("JPEG quality", quality, 1, 100)
+            imgui_utils.items.record("JPEG quality")
+        if (name, quality) != (codec.name, codec.jpeg_quality):
+            remote.set_frame_codec(FrameCodec(name, quality))
+        imgui_utils.help_marker("Lossless sends the exact pixels; JPEG is smaller and slightly blurred, for slow "
+                                "links. Clip frames always travel lossless.")
+        for line in link_lines(remote.stats):
+            imgui.text_disabled(line)
+
     @staticmethod
     def _combo(label: str, value: str, options, labels: dict[str, str] | None = None) -> str:
         options = list(options)
@@ -99,3 +124,16 @@ class PerformanceWidget:
         changed, idx = imgui.combo(label, options.index(value), names)
         imgui_utils.items.record(label)
         return options[idx] if changed else value
+
+
+def link_lines(stats: LinkStats) -> list[str]:
+    """The link's measurements in words: round trip, bandwidth, the last frame's size and codec times."""
+    rtt, rate = link_speed(stats)
+    lines = [f"Round trip {rtt} (ping), bandwidth {rate}"]
+    frame = stats.last_frame
+    if frame is not None and frame.codec:
+        lines.append(f"Last frame: image {frame.image_bytes / 1024:.0f} KiB {frame.codec} ({frame.compression_ratio:.1f}x), "
+                     f"reply {frame.wire_bytes / 1024:.0f} KiB, {frame.round_trip_seconds * 1e3:.0f} ms there and back")
+        lines.append(f"  of which on the server {frame.server_seconds * 1e3:.0f} ms (encoding {frame.encode_seconds * 1e3:.1f} "
+                     f"ms), decoding here {frame.decode_seconds * 1e3:.1f} ms")
+    return lines

@@ -5,6 +5,8 @@ feed real ImGui mouse and key events (gui_utils.scripted_input). Steps (JSON obj
     {"wait": "frame"}                       until the frame for the current args is on screen (or failed)
     {"wait": "export"}                      until the clip export has finished
     {"wait": "analysis"}                    until the Analysis section's and the equivariance readout's jobs are done
+    {"wait": "snapshot", "name": FILE}     until the frame on screen is of the model file FILE (follow run)
+    {"wait": "link", "state": STATE}       until a remote worker's link is in STATE ("connected", "reconnecting", ...)
     {"set": "latent.x", "value": 5}         set a widget attribute (dotted path from the visualizer)
     {"click": LABEL}                        click the item drawn with LABEL (scrolls it into view);
                                             "at": [FX, FY] clicks at those fractions of its size
@@ -141,6 +143,11 @@ class ScriptRunner:
             if step["wait"] == "closed":
                 self.waiting_for_close = True
                 return False
+            if step["wait"] == "snapshot":
+                return Path(viz.model_info.snapshot).name == step["name"] and viz.image_args == viz.sent_args
+            if step["wait"] == "link":
+                link = viz.status_bar.link()
+                return link is not None and link.state.value == step["state"]
             raise ScriptError(f"unknown wait {step['wait']!r}")
         if "set" in step:
             *path, attr = step["set"].split(".")
@@ -335,6 +342,12 @@ class ScriptRunner:
             "equivariance_error_image": viz.equivariance.readout.data is not None
             and viz.equivariance.readout.data.error_image is not None,
         }
+        state["status_line"] = [viz.status_bar.text()[0], viz.status_bar.right_text()]
+        link = viz.status_bar.link()
+        state["link"] = None if link is None else {"state": link.state.value, "message": link.message,
+                                                   "server": link.server}
+        listing = viz.client.list_models(viz.model.browse_dir, timeout=30) if viz.model.remote else None
+        state["browser"] = None if listing is None else [[e.name, e.kind] for e in listing.entries]
         status = viz.client.status(timeout=30)
         state["worker"] = dataclasses.asdict(status) if status is not None else None
         state.update(self._gui_state())

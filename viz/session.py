@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from renderer.files import write_atomic
-from viz.config import config_dir
+from viz.config import per_server
 from viz.state import Session, Settings, ViewState
 
 SESSION_VERSION = 1
@@ -34,8 +34,10 @@ class NewerSessionError(SessionError):
     """The session was written by a newer version of the visualizer."""
 
 
-def default_session_path() -> Path:
-    return config_dir() / SESSION_FILE
+def default_session_path(server: str | None = None) -> Path:
+    """The session restored at launch: this machine's, or a server's (--connect HOST:PORT), whose model
+    paths are the server's."""
+    return per_server(SESSION_FILE, server)
 
 
 # Encoding --------------------------------------------------------------------------------------
@@ -172,8 +174,8 @@ class SessionFiles:
     """Where sessions go: the default file in the config directory (restored at launch, written as the
     settings change) and a file the user named (File > Save session as)."""
 
-    def __init__(self, autosave: bool) -> None:
-        self.default_path = default_session_path()
+    def __init__(self, autosave: bool, server: str | None = None) -> None:
+        self.default_path = default_session_path(server)
         self.autosave = autosave
         self.named_path: Path | None = None
         self.named_settings: Settings | None = None     # as last saved to or opened from the named file

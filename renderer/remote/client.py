@@ -19,14 +19,14 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-from renderer.protocol import RenderArgs
+from renderer.frame_slots import FrameReply
+from renderer.protocol import ClipFrame, FrameRequest, JobDone, JobProgress, JobRequest, RenderArgs
 from renderer.remote import link
 from renderer.remote.codec import PROTOCOL_VERSION, MessageError
 from renderer.remote.frames import FrameCodec, decode_image
 from renderer.remote.link import LinkError, framed, is_loopback, read_message
-from renderer.remote.messages import (HANDSHAKE, MESSAGES, TO_CLIENT, TO_SERVER, Fault, FrameOptions, FrameReply,
-                                      FrameRequest, Hello, JobDone, JobProgress, JobRequest, Ping, Pong, Refused,
-                                      Welcome, WireFrame)
+from renderer.remote.messages import (HANDSHAKE, MESSAGES, TO_CLIENT, TO_SERVER, Fault, FrameOptions, Hello, Ping, Pong,
+                                      Refused, Welcome, WireClipFrame, WireFrame)
 from renderer.remote.tls import TlsError, check_pinned, client_context, normalized_fingerprint
 from renderer.remote.tokens import check_token
 
@@ -59,7 +59,8 @@ class FrameStats:
     stamp: int
     codec: str                    # "zstd", "jpeg", "raw"; "" for a reply without an image
     raw_bytes: int                # the image's pixels
-    wire_bytes: int               # the whole reply as it came over the link
+    image_bytes: int              # the image as encoded
+    wire_bytes: int               # the whole reply as it came over the link (the image, W, layer list, ...)
     encode_seconds: float         # on the server
     decode_seconds: float         # here
     server_seconds: float         # on the server, from the request's arrival to the reply's encoding
@@ -68,7 +69,8 @@ class FrameStats:
 
     @property
     def compression_ratio(self) -> float:
-        return self.raw_bytes / self.wire_bytes if self.wire_bytes else 0.0
+        """The image's pixels over its encoded bytes."""
+        return self.raw_bytes / self.image_bytes if self.image_bytes else 0.0
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class RemoteClient:
     def __init__(self, address: str, token: str, *, fingerprint: str | None = None,
                  frame_codec: FrameCodec = FrameCodec(), name: str | None = None) -> None:
         self.host, self.port = parse_address(address)
+        self.address = address
         if fingerprint is None and not is_loopback(self.host):
             raise LinkConfigError(f"{self.host} is another machine: give the server's TLS fingerprint (serve prints "
                                   "it), or reach it through an SSH tunnel at 127.0.0.1; the token is never sent "
@@ -115,14 +118,15 @@ class RemoteClient:
         self._lock = threading.Condition()
         self._status = LinkStatus(LinkState.CONNECTING)
         self._stats = LinkStats()
-        self._pending: FrameRequest | None = None       # newest request not yet sent
-        self._in_flight: tuple[FrameRequest, float] | None = None
+        self._pending: tuple[FrameRequest, bytes] | None = None        # newest request not yet sent, framed
+        self._in_flight: tuple[FrameRequest, bytes, float] | None = None  # ... and when it was sent
         self._outbox: list[bytes] = []
         self._jobs: set[int] = set()
         self._received: list[object] = []
         self._pings: dict[int, float] = {}
         self._nonces = itertools.count(1)
         self._session: str | None = None
+        self.server_model = ""                          # the model the server was started with (Welcome)
         self._connected = False
         self._loop = asyncio.new_event_loop()
         self._wake = asyncio.Event()
@@ -143,16 +147,20 @@ class RemoteClient:
             return self._stats
 
     def set_frame(self, stamp: int, args: RenderArgs) -> None:
-        """Ask for a frame; it replaces any request not yet sent."""
+        """Ask for a frame; it replaces any request not yet sent. MessageError (and nothing sent) if the
+        request cannot travel (over a limit: a W file too large, say)."""
+        request = FrameRequest(stamp, args)
+        data = _request_bytes(request)
         with self._lock:
-            self._pending = FrameRequest(stamp, args)
+            self._pending = (request, data)
         self._poke()
 
     def send(self, message: object) -> bool:
-        """Send a request (JobRequest, CancelJob, ListDirectory); False, and nothing sent, while not connected."""
+        """Send a request (JobRequest, CancelJob, StatusRequest, ListDirectory); False, and nothing sent,
+        while not connected. MessageError if the request cannot travel."""
         if not isinstance(message, TO_SERVER) or isinstance(message, (FrameRequest, Ping)):
             raise TypeError(f"a {type(message).__name__} is not a request to send (frames go through set_frame)")
-        data = framed(MESSAGES.encode(message))
+        data = _request_bytes(message)
         with self._lock:
             if not self._connected:
                 return False
@@ -162,6 +170,12 @@ class RemoteClient:
         self._poke()
         return True
 
+    @property
+    def frame_codec(self) -> FrameCodec:
+        """How the server is asked to encode frames."""
+        with self._lock:
+            return self._codec
+
     def set_frame_codec(self, codec: FrameCodec) -> None:
         with self._lock:
             self._codec = codec
@@ -170,8 +184,9 @@ class RemoteClient:
         self._poke()
 
     def receive(self, timeout: float = 0.0) -> list[object]:
-        """What arrived since the last call: the newest FrameReply (image decoded), JobProgress, JobDone,
-        DirectoryListing. Waits up to `timeout` seconds for something to arrive."""
+        """What arrived since the last call: the newest FrameReply (image decoded), JobProgress (clip
+        frames decoded, every one of them), JobDone, WorkerStatus, DirectoryListing. Waits up to
+        `timeout` seconds for something to arrive."""
         with self._lock:
             if not self._received and timeout > 0:
                 self._lock.wait_for(lambda: self._received, timeout)
@@ -210,6 +225,9 @@ class RemoteClient:
         except asyncio.CancelledError:
             pass
         finally:
+            left = list(asyncio.all_tasks(self._loop))  # a link's tasks whose cancellation outlasted link.finish
+            if left:
+                self._loop.run_until_complete(link.finish(left))
             self._loop.run_until_complete(asyncio.sleep(0.01))  # lets closed transports finish closing
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
@@ -280,6 +298,7 @@ class RemoteClient:
     def _welcomed(self, welcome: Welcome) -> None:
         restarted = self._session is not None and welcome.session != self._session
         self._session = welcome.session
+        self.server_model = welcome.model
         with self._lock:
             self._connected = True
             self._pings.clear()
@@ -296,8 +315,8 @@ class RemoteClient:
             with self._lock:
                 chunks, self._outbox = self._outbox, []
                 if self._in_flight is None and self._pending is not None:
-                    self._in_flight, self._pending = (self._pending, now), None
-                    chunks.append(framed(MESSAGES.encode(self._in_flight[0])))
+                    self._in_flight, self._pending = (*self._pending, now), None
+                    chunks.append(self._in_flight[1])
                 if now >= next_ping:
                     nonce = next(self._nonces)
                     self._pings[nonce] = now
@@ -329,6 +348,10 @@ class RemoteClient:
                 raise LinkError(f"the server reported a fault: {message.reason[:500]}")
             elif isinstance(message, WireFrame):
                 self._framed(message, size, transfer)
+            elif isinstance(message, WireClipFrame):
+                output = ClipFrame(index=message.index, image=decode_image(message.image), op_path=message.op_path,
+                                   precision=message.precision)
+                self._deliver(JobProgress(message.job_id, message.done, message.total, output))
             else:
                 self._deliver(message)
 
@@ -343,17 +366,18 @@ class RemoteClient:
         start = time.perf_counter()
         image = decode_image(wire.image) if wire.image is not None else None
         now = time.perf_counter()
-        reply = FrameReply(wire.stamp, replace(wire.result, image=image))
+        reply = FrameReply(result=replace(wire.result, stamp=wire.stamp, image=image))
         with self._lock:
             sent = None
             if self._in_flight is not None and self._in_flight[0].stamp <= wire.stamp:
-                sent = self._in_flight[1]
+                sent = self._in_flight[2]
                 self._in_flight = None
                 self._wake.set()
             round_trip = now - sent if sent is not None else 0.0
             stats = FrameStats(
                 stamp=wire.stamp, codec=wire.image.codec if wire.image is not None else "",
-                raw_bytes=image.nbytes if image is not None else 0, wire_bytes=size,
+                raw_bytes=image.nbytes if image is not None else 0,
+                image_bytes=len(wire.image.data) if wire.image is not None else 0, wire_bytes=size,
                 encode_seconds=wire.image.encode_seconds if wire.image is not None else 0.0,
                 decode_seconds=now - start, server_seconds=wire.server_seconds, round_trip_seconds=round_trip,
                 transfer_seconds=transfer)
@@ -369,9 +393,10 @@ class RemoteClient:
         with self._lock:
             if isinstance(message, JobDone):
                 self._jobs.discard(message.job_id)
-            if isinstance(message, JobProgress):
-                self._received = [m for m in self._received
-                                  if not (isinstance(m, JobProgress) and m.job_id == message.job_id)]
+            if isinstance(message, JobProgress) and message.output is None:
+                # A newer report replaces one not yet taken; reports that carry an output all stay.
+                self._received = [m for m in self._received if not (isinstance(m, JobProgress) and
+                                                                    m.job_id == message.job_id and m.output is None)]
             self._received.append(message)
             self._lock.notify_all()
 
@@ -382,7 +407,7 @@ class RemoteClient:
             self._outbox.clear()
             if self._in_flight is not None:
                 if self._pending is None:
-                    self._pending = self._in_flight[0]
+                    self._pending = self._in_flight[:2]
                 self._in_flight = None
             lost = [JobDone(job_id, error=f"The connection to the server was lost ({reason}); the job did not finish.")
                     for job_id in sorted(self._jobs)]
@@ -394,6 +419,15 @@ class RemoteClient:
     def _set_status(self, state: LinkState, message: str = "", server: str | None = None) -> None:
         with self._lock:
             self._status = LinkStatus(state, message, self._status.server if server is None else server)
+
+
+def _request_bytes(request: object) -> bytes:
+    """A request framed for the link; MessageError if it cannot travel or is over the server's limit."""
+    data = framed(MESSAGES.encode(request))
+    if len(data) > link.TO_SERVER_MAX_BYTES:
+        raise MessageError(f"a {type(request).__name__} of {len(data)} bytes is over the server's limit of "
+                           f"{link.TO_SERVER_MAX_BYTES}")
+    return data
 
 
 def _smoothed(average: float | None, sample: float) -> float:

@@ -14,7 +14,10 @@ Registering a class is one line, `MESSAGES.register(MyResult)` (renderer/remote/
 dataclasses it holds are registered with it. A field's limits can be raised where one is declared,
 `frames: Annotated[tuple[RenderArgs, ...], Limits(items=100_000)]`, or at registration,
 `register(ClipSpec, frames=Limits(items=100_000))`. A field typed `AnyMessage` holds an instance
-of any registered class.
+of any registered class. A field the contract declares as `object` (a job's result, say) is given
+its type at registration: `register(JobDone, value=JobResult | None)`. A union of registered
+classes travels as the instance itself; a union that mixes them with sequences or plain values
+travels as [alternative's index, value].
 """
 
 from __future__ import annotations
@@ -217,6 +220,53 @@ class _Instance(_Node):
         return "any" if self._tags is None else "|".join(sorted(self._tags))
 
 
+class _OneOf(_Node):
+    """A value of one of several kinds that MessagePack alone cannot tell apart: [index, value]."""
+
+    def __init__(self, alternatives: tuple[tuple[Any, _Node], ...]) -> None:
+        count = Annotated[int, Meta(ge=0, lt=len(alternatives))]
+        self._decoder = _decoder(tuple[count, Raw])
+        self._alternatives = alternatives
+
+    def decode(self, raw: Raw, path: str) -> Any:
+        index, value = _run(self._decoder, raw, path)
+        return self._alternatives[index][1].decode(value, path)
+
+    def encode(self, value: Any, path: str) -> Any:
+        for index, (hint, node) in enumerate(self._alternatives):
+            if _is_instance_of(value, hint):
+                try:
+                    return [index, node.encode(value, path)]
+                except MessageError:
+                    continue  # e.g. a tuple of another element type: the next alternative may take it
+        raise MessageError(f"{path}: a {type(value).__name__} is none of the kinds this field takes")
+
+    def describe(self) -> str:
+        return "oneof[" + ",".join(node.describe() for _, node in self._alternatives) + "]"
+
+
+def _is_instance_of(value: Any, hint: Any) -> bool:
+    """Whether `value` is of the kind `hint` names (for choosing a union's alternative)."""
+    if _origin(hint) is Annotated:
+        return _is_instance_of(value, typing.get_args(hint)[0])
+    if _is_dataclass_type(hint):
+        return type(value) is hint
+    if _origin(hint) in (tuple, list):
+        return isinstance(value, (tuple, list))
+    if hint is bool:
+        return isinstance(value, (bool, np.bool_))
+    if hint is int:
+        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (float, np.floating))
+    if hint in (str, bytes) or hint is np.ndarray:
+        return isinstance(value, hint)
+    return False
+
+
+_DISTINGUISHABLE = (bool, int, float, str, bytes, np.ndarray)
+
+
 # -----------------------------------------------------------------------------------------------
 # Type hints -> nodes.
 
@@ -300,15 +350,18 @@ class Registry:
         self._fingerprint: str | None = None
         self._accepted: dict[tuple[type, ...], frozenset[str]] = {}
 
-    def register(self, cls: type, **field_limits: Limits) -> type:
-        """Let `cls` (a dataclass) travel; returns it, so it also works as a decorator."""
+    def register(self, cls: type, **field_limits: Any) -> type:
+        """Let `cls` (a dataclass) travel; returns it, so it also works as a decorator. A keyword names
+        a field: a Limits raises its limits; a type gives a field declared `object` its type."""
         if not _is_dataclass_type(cls):
             raise TypeError(f"{cls!r} is not a dataclass; only dataclasses can be registered as messages")
-        unknown = set(field_limits) - {f.name for f in dataclasses.fields(cls)}
+        field_types = {name: hint for name, hint in field_limits.items() if not isinstance(hint, Limits)}
+        field_limits = {name: value for name, value in field_limits.items() if isinstance(value, Limits)}
+        unknown = (set(field_limits) | set(field_types)) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(unknown))}")
         if cls in self._by_class:
-            if field_limits:
+            if field_limits or field_types:
                 raise TypeError(f"{cls.__name__} is already registered (perhaps inside another class); "
                                 "register it with its limits before the classes that hold it")
             return cls
@@ -320,6 +373,11 @@ class Registry:
         self._fingerprint = None
         try:
             hints = typing.get_type_hints(cls, include_extras=True)
+            for name, hint in field_types.items():
+                if hints[name] is not object:
+                    raise TypeError(f"{cls.__name__}.{name} is declared {hints[name]!r}; only a field declared "
+                                    "`object` is given its type at registration")
+                hints[name] = hint
             fields = []
             for f in dataclasses.fields(cls):
                 if not f.init:
@@ -364,8 +422,7 @@ class Registry:
             elif len(rest) == 1:
                 inner = self._node(rest[0], limits, where)
             else:
-                raise TypeError(f"{where}: a union of {hint!r} cannot travel; only unions of plain types, "
-                                "of registered classes, or one type with None")
+                inner = self._one_of(rest, limits, where)
             return _Optional(inner) if optional else inner
         origin, args = _origin(hint), typing.get_args(hint)
         if origin in (tuple, list):
@@ -374,6 +431,14 @@ class Registry:
             return _FixedTuple(tuple(self._node(a, limits, f"{where}[{i}]") for i, a in enumerate(args)))
         raise TypeError(f"{where}: type {hint!r} cannot travel in a message; use int, float, bool, str, bytes, "
                         "tuples, numpy arrays, registered dataclasses, or AnyMessage")
+
+    def _one_of(self, alternatives: list[Any], limits: Limits, where: str) -> _Node:
+        for a in alternatives:
+            base = typing.get_args(a)[0] if _origin(a) is Annotated else a
+            if not (_is_dataclass_type(base) or _origin(base) in (tuple, list) or base in _DISTINGUISHABLE):
+                raise TypeError(f"{where}: {base!r} in a union cannot be told apart from the other kinds; "
+                                "unions may hold registered classes, tuples, numpy arrays and plain values")
+        return _OneOf(tuple((a, self._node(a, limits, f"{where}|{i}")) for i, a in enumerate(alternatives)))
 
     @property
     def fingerprint(self) -> str:
@@ -392,13 +457,18 @@ class Registry:
 
     # --- encoding ------------------------------------------------------------------------------
 
-    def encode(self, message: object) -> bytes:
-        """The message's bytes; MessageError if it (or something in it) cannot travel."""
+    def encode(self, message: object, check: bool = True) -> bytes:
+        """The message's bytes; MessageError if it (or something in it) cannot travel. With `check`, the
+        bytes are read back as the other side will read them, so that a message over a limit is refused
+        here, by its sender, rather than breaking the link at the other end."""
         tree = self._encode_instance(message, None, "message")
         try:
-            return msgspec.msgpack.encode(tree, enc_hook=_plain_scalar)
+            data = msgspec.msgpack.encode(tree, enc_hook=_plain_scalar)
         except (TypeError, ValueError, OverflowError) as e:
             raise MessageError(f"{type(message).__name__}: cannot be encoded: {e}") from None
+        if check:
+            self.decode(data)
+        return data
 
     def _encode_instance(self, value: Any, tags: frozenset[str] | None, path: str) -> list:
         schema = self._by_class.get(type(value))

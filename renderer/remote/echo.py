@@ -2,8 +2,8 @@
 checking a tunnel and its bandwidth before a GPU job is set up.
 
 It answers each FrameRequest with one fixed image whose first pixel holds the first seed (mod 256),
-so that a reader can tell which request a frame answers, and each JobRequest with its own request
-as the value, after `job_steps` progress reports.
+so that a reader can tell which request a frame answers, and each JobRequest with the name of its
+request's class as the value, after `job_steps` progress reports. A StatusRequest is answered too.
 
     VIZ_TOKEN=... python -m renderer.remote.echo [serve options] [--size 1024] [--image frame.npy]
 """
@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from typing import Callable
 
 import numpy as np
 
-from renderer.protocol import RenderResult
-from renderer.remote.messages import CancelJob, FrameReply, FrameRequest, JobDone, JobProgress, JobRequest
-from renderer.remote.options import add_serve_options, server_from_options
-from renderer.remote.server import ServeError
-from renderer.remote.tls import TlsError
-from renderer.remote.tokens import TokenError
+from renderer.frame_slots import FrameReply
+from renderer.protocol import (CancelJob, FrameRequest, JobDone, JobProgress, JobRequest, RenderResult, StatusRequest,
+                               WorkerStatus)
+from renderer.remote.options import add_serve_options, run_server
 
 
 class EchoHandler:
@@ -51,6 +50,8 @@ class EchoHandler:
             self._jobs[message.job_id] = (message, 0)
         elif isinstance(message, CancelJob) and self._jobs.pop(message.job_id, None) is not None:
             self._send(JobDone(message.job_id, cancelled=True))
+        elif isinstance(message, StatusRequest):
+            self._send(WorkerStatus(pid=os.getpid(), model_loads=0, models=(), jobs=len(self._jobs)))
 
     def poll(self) -> bool:
         if self._frame is not None:
@@ -59,16 +60,16 @@ class EchoHandler:
             image = self.image.copy()
             image[0, 0, :] = request.args.latent[0][0] % 256 if request.args.latent else 0
             self.frames_rendered += 1
-            self._send(FrameReply(request.stamp, RenderResult(stamp=request.stamp, args=request.args, image=image,
-                                                              render_time=self.render_seconds, device="echo")))
+            self._send(FrameReply(result=RenderResult(stamp=request.stamp, args=request.args, image=image,
+                                                      render_time=self.render_seconds, device="echo")))
         elif self._jobs:
             job_id, (request, step) = next(iter(self._jobs.items()))
             if step < self.job_steps:
                 self._jobs[job_id] = (request, step + 1)
-                self._send(JobProgress(job_id, (step + 1) / (self.job_steps + 1)))
+                self._send(JobProgress(job_id, done=step + 1, total=self.job_steps + 1))
             else:
                 del self._jobs[job_id]
-                self._send(JobDone(job_id, value=request.request))
+                self._send(JobDone(job_id, value=type(request.spec).__name__))
         return self._frame is not None or bool(self._jobs)
 
     def close(self) -> None:
@@ -87,18 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         image = np.load(options.image, allow_pickle=False)
     else:
         image = np.full((options.size, options.size, 3), 128, np.uint8)
-    try:
-        server = server_from_options(options, EchoHandler(image, options.render_seconds))
-        server.start()
-    except (ServeError, TokenError, TlsError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(server.banner(), flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.stop()
-    return 0
+    return run_server(options, EchoHandler(image, options.render_seconds))
+
 
 if __name__ == "__main__":
     sys.exit(main())

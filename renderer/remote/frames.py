@@ -44,6 +44,14 @@ class FrameCodec:
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"JPEG quality {self.jpeg_quality} is outside 1..100")
 
+    @property
+    def label(self) -> str:
+        """In words for the status line: "lossless", "JPEG q85", "raw"."""
+        return {"zstd": "lossless", "jpeg": f"JPEG q{self.jpeg_quality}"}.get(self.name, self.name)
+
+
+LOSSLESS = FrameCodec("zstd")
+
 
 def encode_image(image: np.ndarray, codec: FrameCodec) -> EncodedImage:
     """`image` (uint8 H x W x C) as it crosses the link."""

@@ -79,13 +79,23 @@ async def read_message(reader: asyncio.StreamReader, registry: Registry, accept:
 
 async def finish(tasks: list[asyncio.Task]) -> None:
     """Cancel `tasks` and wait for them, a bounded time (a cancellation can be lost in 3.11's wait_for);
-    what they raised is taken, so that nothing is reported as never retrieved."""
+    what they raised is taken, also from those that end later or when this wait is itself cancelled,
+    so that nothing is reported as never retrieved."""
     for task in tasks:
         task.cancel()
-    await asyncio.wait(tasks, timeout=CANCEL_WAIT_S)
-    for task in tasks:
-        if task.done() and not task.cancelled():
-            task.exception()
+    try:
+        await asyncio.wait(tasks, timeout=CANCEL_WAIT_S)
+    finally:
+        for task in tasks:
+            if task.done():
+                _taken(task)
+            else:
+                task.add_done_callback(_taken)
+
+
+def _taken(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def _bounded(read, timeout: float, at_start: bool) -> bytes:

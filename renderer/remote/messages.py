@@ -1,61 +1,37 @@
 """What travels between the GUI and a remote worker, and which way.
 
-The envelopes (FrameRequest ... DirectoryListing) are what a handler on the server receives and
-sends; the link's own messages (Ping, Pong, WireFrame, Fault) and the handshake (Hello, Welcome,
-Refused) never reach it. Registering a class is one line below; TO_SERVER and TO_CLIENT say which
-outermost messages each side accepts (a class travels inside those wherever a field's type allows it).
+The envelopes are the contract's own (renderer/protocol.py: FrameRequest, JobRequest, CancelJob,
+StatusRequest, JobProgress, JobDone, WorkerStatus; FrameReply from renderer/frame_slots.py), so a
+handler on the server speaks to the worker exactly as the local client does. The remote's own
+messages are the model browser (ListDirectory, DirectoryListing), the link's (Ping, Pong,
+FrameOptions, WireFrame and WireClipFrame, which carry images compressed, Fault) and the handshake
+(Hello, Welcome, Refused). Registering a class is one line below, with limits on its fields;
+TO_SERVER and TO_CLIENT say which outermost messages each side accepts (a class travels inside
+those wherever a field's type allows it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Union
 
-from renderer.protocol import ChannelStats, LayerInfo, ModelInfo, RenderArgs, RenderResult
-from renderer.remote.codec import AnyMessage, Limits, Registry
+from renderer.animation import Animation, LatentMotion, MixMotion, TransformMotion
+from renderer.frame_slots import FrameReply
+from renderer.protocol import (AverageSpectrumRequest, CancelJob, ChannelStats, ClipFrame, ClipSpec, EquivarianceData,
+                               EquivarianceRequest, FilterCurve, FilterRequest, FrameRequest, JobDone, JobProgress,
+                               JobRequest, Keyframe, LayerAnalysis, LayerAnalysisRequest, LayerFilterData, LayerInfo,
+                               LayerSpectrumData, ModelInfo, RenderArgs, RenderResult, StatusRequest, WorkerStatus)
+from renderer.remote.codec import Limits, Registry
+from renderer.remote.wfile import MAX_W_FILE_BYTES
+from renderer.spectra import AverageSpectrum
+from renderer.timeline import MAX_CLIP_FRAMES
 
-# --- Envelopes: what the handler sees --------------------------------------------------------
+__all__ = ["FrameReply"]  # the handler's frame reply, re-exported for the link's users
 
+# What a job ends with (JobDone.value): one result type per job of renderer.worker.jobs.
+JobResult = Union[LayerAnalysis, tuple[LayerFilterData, ...], AverageSpectrum, EquivarianceData, str]
 
-@dataclass(frozen=True)
-class FrameRequest:
-    """Render `args`; answered by exactly one FrameReply with the same stamp."""
-
-    stamp: int
-    args: RenderArgs
-
-
-@dataclass(frozen=True)
-class FrameReply:
-    stamp: int
-    result: RenderResult                  # its uint8 image travels compressed (WireFrame)
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    job_id: int
-    request: AnyMessage                   # a registered request class (analysis, clip frames, ...)
-
-
-@dataclass(frozen=True)
-class JobProgress:
-    job_id: int
-    fraction: float                       # 0..1
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class JobDone:
-    """The end of a job: a value, an error in words for the user, or cancelled."""
-
-    job_id: int
-    value: AnyMessage | None = None
-    error: str | None = None
-    cancelled: bool = False
-
-
-@dataclass(frozen=True)
-class CancelJob:
-    job_id: int
+# --- The model browser ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -78,6 +54,7 @@ class DirectoryListing:
     path: str                             # relative to the root, "/"-separated; "" = the root
     entries: tuple[DirectoryEntry, ...] = ()
     error: str | None = None
+    asked: str = ""                       # the path as the ListDirectory named it
 
 
 # --- The link's own messages -----------------------------------------------------------------
@@ -122,6 +99,19 @@ class WireFrame:
 
 
 @dataclass(frozen=True)
+class WireClipFrame:
+    """A JobProgress that carries a clip frame, on the link: the frame encoded losslessly."""
+
+    job_id: int
+    done: int
+    total: int
+    index: int
+    image: EncodedImage
+    op_path: str = ""                     # what rendered it (ClipFrame.op_path, .precision)
+    precision: str = ""
+
+
+@dataclass(frozen=True)
 class Fault:
     """The other side broke the protocol; the connection closes after this."""
 
@@ -146,6 +136,7 @@ class Welcome:
     server: str                           # host name of the server, for the status line
     root: str                             # the folder it serves models from
     session: str                          # new each time the server starts
+    model: str = ""                       # the model `serve` was started with, relative to the root
 
 
 @dataclass(frozen=True)
@@ -154,31 +145,67 @@ class Refused:
     reason: str                           # in words for the user
 
 
+PATH = Limits(text=4096)
+NAME = Limits(text=256)
+WORD = Limits(text=64)
+CURVE = Limits(array_bytes=1024 * 1024, array_dims=1)
+MAX_LAYERS = 4096
+
 HANDSHAKE = Registry()
-HANDSHAKE.register(Hello, token=Limits(text=1024), client=Limits(text=256))
-HANDSHAKE.register(Welcome)
-HANDSHAKE.register(Refused)
+HANDSHAKE.register(Hello, schema=WORD, token=Limits(text=1024), client=NAME, frame_codec=WORD)
+HANDSHAKE.register(Welcome, server=NAME, root=PATH, session=WORD, model=PATH)
+HANDSHAKE.register(Refused, kind=WORD, reason=Limits(text=4096))
 
 MESSAGES = Registry()
-MESSAGES.register(RenderArgs, latent=Limits(items=4096), mix_rows=Limits(items=4096))
-MESSAGES.register(LayerInfo)
+# Frames. A class is registered with its limits before the classes that hold it.
+MESSAGES.register(RenderArgs, model=PATH, device=WORD, op_path=WORD, precision=WORD, latent=Limits(items=4096),
+                  w_file=PATH, mix_rows=Limits(items=4096), noise_mode=WORD, layer=NAME,
+                  w_npy=Limits(array_bytes=MAX_W_FILE_BYTES))
+MESSAGES.register(LayerInfo, name=NAME, shape=Limits(items=8), dtype=WORD)
 MESSAGES.register(ChannelStats)
-MESSAGES.register(ModelInfo)
-MESSAGES.register(RenderResult, image=Limits(array_bytes=0), layers=Limits(items=4096))  # images go as WireFrame
+MESSAGES.register(ModelInfo, path=PATH, family=WORD, snapshot=PATH)
+MESSAGES.register(RenderResult, image=Limits(array_bytes=0),  # images travel compressed (WireFrame)
+                  w=Limits(array_bytes=MAX_W_FILE_BYTES, array_dims=2), layers=Limits(items=MAX_LAYERS),
+                  device=NAME, op_path=WORD, precision=WORD)
+# Job requests.
+MESSAGES.register(LayerAnalysisRequest)
+MESSAGES.register(FilterRequest, layer=NAME)
+MESSAGES.register(AverageSpectrumRequest)
+MESSAGES.register(EquivarianceRequest)
+MESSAGES.register(Keyframe)
+MESSAGES.register(LatentMotion)
+MESSAGES.register(MixMotion)
+MESSAGES.register(TransformMotion)
+MESSAGES.register(Animation)
+MESSAGES.register(ClipSpec, out_path=PATH, keyframes=Limits(items=MAX_CLIP_FRAMES), format=WORD)
+# Job results and outputs.
+MESSAGES.register(LayerSpectrumData, name=NAME, radii=CURVE, profile_db=CURVE)
+MESSAGES.register(FilterCurve, kind=WORD, freqs=CURVE, magnitude_db=CURVE)
+MESSAGES.register(LayerFilterData, layer=NAME)
+MESSAGES.register(LayerAnalysis, model=PATH, spectra=Limits(items=MAX_LAYERS), filters=Limits(items=MAX_LAYERS))
+MESSAGES.register(EquivarianceData, error_image=Limits(array_bytes=192 * 1024 * 1024, array_dims=3), error_method=WORD)
+MESSAGES.register(AverageSpectrum, power=Limits(array_bytes=200 * 1024 * 1024, array_dims=2), freqs=CURVE,
+                  label=NAME)
+MESSAGES.register(ClipFrame, image=Limits(array_bytes=0), op_path=WORD, precision=WORD)  # travel as WireClipFrame
+# The envelopes.
 MESSAGES.register(FrameRequest)
-MESSAGES.register(FrameReply)
 MESSAGES.register(JobRequest)
-MESSAGES.register(JobProgress)
-MESSAGES.register(JobDone)
 MESSAGES.register(CancelJob)
-MESSAGES.register(ListDirectory)
-MESSAGES.register(DirectoryListing, entries=Limits(items=100_000))
-MESSAGES.register(FrameOptions)
+MESSAGES.register(StatusRequest)
+MESSAGES.register(JobProgress)
+MESSAGES.register(JobDone, value=JobResult | None)
+MESSAGES.register(WorkerStatus, models=Limits(text=4096, items=64))
+# The browser and the link.
+MESSAGES.register(ListDirectory, path=PATH)
+MESSAGES.register(DirectoryEntry, name=NAME, kind=WORD)
+MESSAGES.register(DirectoryListing, path=PATH, entries=Limits(items=100_000), asked=PATH)
+MESSAGES.register(FrameOptions, codec=WORD)
 MESSAGES.register(Ping)
 MESSAGES.register(Pong)
-MESSAGES.register(EncodedImage, data=Limits(array_bytes=192 * 1024 * 1024))
+MESSAGES.register(EncodedImage, codec=WORD, shape=Limits(items=8), data=Limits(array_bytes=192 * 1024 * 1024))
 MESSAGES.register(WireFrame)
-MESSAGES.register(Fault)
+MESSAGES.register(WireClipFrame, op_path=WORD, precision=WORD)
+MESSAGES.register(Fault, reason=Limits(text=4096))
 
-TO_SERVER = (FrameRequest, JobRequest, CancelJob, ListDirectory, FrameOptions, Ping)
-TO_CLIENT = (WireFrame, JobProgress, JobDone, DirectoryListing, Pong, Fault)
+TO_SERVER = (FrameRequest, JobRequest, CancelJob, StatusRequest, ListDirectory, FrameOptions, Ping)
+TO_CLIENT = (WireFrame, WireClipFrame, JobProgress, JobDone, WorkerStatus, DirectoryListing, Pong, Fault)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from renderer.remote.client import RemoteClient
 from renderer.remote.frames import FRAME_CODECS, FrameCodec
-from renderer.remote.server import Handler, Server
-from renderer.remote.tls import default_tls_dir, load_or_create_identity
+from renderer.remote.server import Handler, Server, ServeError
+from renderer.remote.tls import TlsError, default_tls_dir, load_or_create_identity
 from renderer.remote.tokens import TOKEN_ENV, TokenError, token_from
 
 DEFAULT_PORT = 5555
@@ -34,11 +35,29 @@ def add_connect_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jpeg-quality", type=int, default=85)
 
 
-def server_from_options(options: argparse.Namespace, handler: Handler) -> Server:
-    """A Server (not started) as the options say; ServeError, TokenError or TlsError with a message for the user."""
+def run_server(options: argparse.Namespace, handler: Handler, model: str = "") -> int:
+    """Serve `handler` as the options say until Ctrl+C, after printing the banner (token, how to
+    connect); the exit status (2, with the reason on stderr, if the server cannot start)."""
+    try:
+        server = server_from_options(options, handler, model)
+        server.start()
+    except (ServeError, TokenError, TlsError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(server.banner(), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+def server_from_options(options: argparse.Namespace, handler: Handler, model: str = "") -> Server:
+    """A Server (not started) as the options say, offering `model` (relative to the root) to GUIs that
+    open none; ServeError, TokenError or TlsError with a message for the user."""
     tls = load_or_create_identity(options.tls_dir) if options.allow_remote or options.tls else None
     return Server(handler, root=options.root, host=options.host, port=options.port,
-                  token=token_from(options.token_file), allow_remote=options.allow_remote, tls=tls)
+                  token=token_from(options.token_file), allow_remote=options.allow_remote, tls=tls, model=model)
 
 
 def client_from_options(options: argparse.Namespace) -> RemoteClient:

@@ -17,6 +17,7 @@ from typing import Any
 
 from renderer.protocol import RenderArgs
 from renderer.remote.messages import DirectoryEntry, DirectoryListing
+from renderer.remote.walk import replace_args
 
 MODEL_SUFFIXES = (".pkl", ".safetensors", ".pt")
 SNAPSHOT_NAME = re.compile(r"network-snapshot-(\d+)\.(pkl|safetensors)")
@@ -56,24 +57,13 @@ class ServedFiles:
     def resolve_in(self, message: Any) -> Any:
         """`message` with the model of every RenderArgs in it resolved (to an absolute path under the
         root); ServedPathError if one is refused, or if one names a W file (a path on the GUI's machine)."""
-        if isinstance(message, RenderArgs):
-            if message.w_file is not None:
-                raise ServedPathError("A W file path names a file on the GUI's machine; its contents travel with "
-                                      "the request instead.")
-            return message.replace(model=str(self.model_path(message.model))) if message.model else message
-        if isinstance(message, tuple):
-            resolved = tuple(self.resolve_in(v) for v in message)
-            return message if all(a is b for a, b in zip(resolved, message)) else resolved
-        if dataclasses.is_dataclass(message) and not isinstance(message, type):
-            changes = {}
-            for f in dataclasses.fields(message):
-                if f.init:
-                    value = getattr(message, f.name)
-                    resolved = self.resolve_in(value)
-                    if resolved is not value:
-                        changes[f.name] = resolved
-            return dataclasses.replace(message, **changes) if changes else message
-        return message
+        return replace_args(message, self._resolved)
+
+    def _resolved(self, args: RenderArgs) -> RenderArgs:
+        if args.w_file is not None:
+            raise ServedPathError("A W file path names a file on the GUI's machine; its contents travel with "
+                                  "the request instead.")
+        return args.replace(model=str(self.model_path(args.model))) if args.model else args
 
     def listing(self, user_path: str = "") -> DirectoryListing:
         """The folders and models in a folder under the root, folders first, by name. Entries whose
@@ -81,12 +71,13 @@ class ServedFiles:
         try:
             folder = self._inside(user_path or ".", "folder")
             if not folder.is_dir():
-                raise ServedPathError(f"{user_path}: not a folder in the served folder")
+                raise ServedPathError(f"{user_path}: not a folder")
             names = sorted(os.listdir(folder))[:MAX_ENTRIES]
         except ServedPathError as e:
-            return DirectoryListing(path=user_path, error=str(e))
+            return DirectoryListing(path=user_path, error=str(e), asked=user_path)
         except OSError as e:
-            return DirectoryListing(path=user_path, error=f"{user_path or 'The served folder'}: cannot be listed ({e.strerror})")
+            return DirectoryListing(path=user_path, asked=user_path,
+                                    error=f"{user_path or 'The served folder'}: cannot be listed ({e.strerror})")
         entries = []
         for name in names:
             entry = self._entry(folder / name)
@@ -94,7 +85,7 @@ class ServedFiles:
                 entries.append(entry)
         entries.sort(key=lambda e: (e.kind == "model", e.name.lower()))
         relative = folder.relative_to(self.root).as_posix()
-        return DirectoryListing(path="" if relative == "." else relative, entries=tuple(entries))
+        return DirectoryListing(path="" if relative == "." else relative, entries=tuple(entries), asked=user_path)
 
     def _inside(self, user_path: str, what: str) -> Path:
         if not user_path or "\x00" in user_path:
@@ -138,6 +129,14 @@ class ServedFiles:
         if stat.S_ISREG(info.st_mode) and path.suffix.lower() in MODEL_SUFFIXES:
             return DirectoryEntry(name=path.name, kind="model", size=info.st_size, modified=info.st_mtime)
         return None
+
+
+def local_listing(path: str) -> DirectoryListing:
+    """A folder on this machine listed by the same rules (a local worker's model browser and follow
+    run); its path is `path` as given."""
+    folder = Path(path or ".").expanduser().resolve()
+    listing = ServedFiles(folder.anchor).listing(str(folder))
+    return dataclasses.replace(listing, path=path, asked=path)
 
 
 def _within(path: Path, root: Path) -> bool:

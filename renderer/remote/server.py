@@ -17,14 +17,15 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Protocol
 
-from renderer.protocol import RenderResult
+from renderer.frame_slots import FrameReply
+from renderer.protocol import (CancelJob, ClipFrame, FrameRequest, JobDone, JobProgress, JobRequest, RenderResult,
+                               StatusRequest)
 from renderer.remote import link
 from renderer.remote.codec import PROTOCOL_VERSION, MessageError
-from renderer.remote.frames import FrameCodec, encode_image
+from renderer.remote.frames import LOSSLESS, FrameCodec, encode_image
 from renderer.remote.link import LinkError, framed, is_loopback, read_message
-from renderer.remote.messages import (HANDSHAKE, MESSAGES, TO_CLIENT, TO_SERVER, CancelJob, Fault, FrameOptions,
-                                      FrameReply, FrameRequest, Hello, JobDone, JobProgress, JobRequest, ListDirectory, Ping,
-                                      Pong, Refused, Welcome, WireFrame)
+from renderer.remote.messages import (HANDSHAKE, MESSAGES, TO_CLIENT, TO_SERVER, Fault, FrameOptions, Hello,
+                                      ListDirectory, Ping, Pong, Refused, Welcome, WireClipFrame, WireFrame)
 from renderer.remote.served_files import ServedFiles, ServedPathError
 from renderer.remote.tls import TlsIdentity, server_context
 from renderer.remote.tokens import check_token, new_token, tokens_match
@@ -33,6 +34,7 @@ log = logging.getLogger("renderer.remote.server")
 
 MAX_HANDSHAKES = 16           # connections at once that have not shown a token yet
 OUTBOX_MESSAGES = 256         # replies waiting for a client that does not read: then it is dropped
+BACKLOG_BYTES = 8 * 1024 * 1024  # while more than this waits for the link, the handler is not polled
 IDLE_POLL_S = 0.05            # how often an idle handler is polled
 
 
@@ -62,7 +64,7 @@ class _Arrival:
 class Server:
     def __init__(self, handler: Handler, *, root: str = ".", host: str = "127.0.0.1", port: int = 0,
                  token: str | None = None, allow_remote: bool = False, tls: TlsIdentity | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, model: str = "") -> None:
         if not is_loopback(host) and not allow_remote:
             raise ServeError(f"Listening on {host} lets other machines connect; pass --allow-remote to do that "
                              "(the link is then encrypted), or keep the default 127.0.0.1 and use an SSH tunnel.")
@@ -75,6 +77,7 @@ class Server:
         self.token = new_token() if token is None else check_token(token)
         self.tls = tls
         self.name = name or socket.gethostname()
+        self.model = model                # offered to GUIs that open no model of their own
         self.session_id = secrets.token_hex(8)
         self._ssl = server_context(tls) if tls is not None else None
         self._inbox: queue.Queue[tuple[str, _Session, object]] = queue.Queue()
@@ -122,15 +125,16 @@ class Server:
     def banner(self) -> str:
         """What `serve` prints: where it listens, the token, the fingerprint, how to reach it."""
         lines = [f"Listening on {self.host}:{self.port}, serving models under {self.files.root}"]
+        token = self.token if self.token_was_made else "<the token you gave the server>"
         if self.token_was_made:
             lines.append(f"Token (give it to the GUI as VIZ_TOKEN): {self.token}")
         if self.tls is not None:
             lines.append(f"TLS certificate: {self.tls.fingerprint}")
-            lines.append(f"  on your machine: python visualizer.py --connect HOST:{self.port} "
+            lines.append(f"  on your machine: VIZ_TOKEN={token} python visualizer.py --connect {self.name}:{self.port} "
                          f"--fingerprint {self.tls.fingerprint}")
         else:
-            lines.append(f"  on your machine: ssh -N -L {self.port}:127.0.0.1:{self.port} USER@THIS_HOST, then "
-                         f"python visualizer.py --connect 127.0.0.1:{self.port}")
+            lines.append(f"  on your machine: ssh -N -L {self.port}:127.0.0.1:{self.port} USER@{self.name}")
+            lines.append(f"  and then:        VIZ_TOKEN={token} python visualizer.py --connect 127.0.0.1:{self.port}")
         return "\n".join(lines)
 
     def _run_io(self, ready: threading.Event, failure: list[BaseException]) -> None:
@@ -165,7 +169,7 @@ class Server:
         session: _Session | None = None
         while not self._stopping.is_set():
             busy = False
-            if session is not None:
+            if session is not None and session.backlog_bytes() <= BACKLOG_BYTES:
                 busy = self._call(session, "poll", self.handler.poll)
             try:
                 items = [self._inbox.get_nowait() if busy else self._inbox.get(timeout=IDLE_POLL_S)]
@@ -268,7 +272,7 @@ class Server:
         session = _Session(self, reader, writer, peer, codec, hello.client)
         self._session = session
         writer.write(framed(HANDSHAKE.encode(Welcome(server=self.name, root=str(self.files.root),
-                                                     session=self.session_id))))
+                                                     session=self.session_id, model=self.model))))
         return session
 
 
@@ -278,9 +282,12 @@ def _peer_name(writer: asyncio.StreamWriter) -> str:
 
 
 def _failure_reply(message: object, error: str) -> object | None:
+    """The reply that tells the GUI a request (or a reply to it) failed; None where none is owed."""
     if isinstance(message, FrameRequest):
-        return FrameReply(message.stamp, RenderResult(stamp=message.stamp, args=message.args, error=error))
-    if isinstance(message, JobRequest):
+        return FrameReply(result=RenderResult(stamp=message.stamp, args=message.args, error=error))
+    if isinstance(message, FrameReply):
+        return FrameReply(result=RenderResult(stamp=message.result.stamp, args=message.result.args, error=error))
+    if isinstance(message, (JobRequest, JobProgress, JobDone)):
         return JobDone(message.job_id, error=error)
     return None
 
@@ -297,6 +304,7 @@ class _Session:
         self.closed = threading.Event()
         self._arrivals: dict[int, float] = {}
         self._lock = threading.Lock()
+        self._backlog = 0                           # bytes handed to send() and not yet written
 
     async def run(self) -> str:
         tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._write())]
@@ -346,7 +354,7 @@ class _Session:
         if isinstance(message, FrameRequest):
             with self._lock:
                 self._arrivals[message.stamp] = time.perf_counter()
-        elif not isinstance(message, (JobRequest, CancelJob)):
+        elif not isinstance(message, (JobRequest, CancelJob, StatusRequest)):
             return
         self.server._inbox.put(("message", self, message))
 
@@ -360,35 +368,60 @@ class _Session:
                 await asyncio.wait_for(self.writer.drain(), link.IDLE_TIMEOUT_S)
             except asyncio.TimeoutError:
                 raise LinkError(f"the GUI read nothing for {link.IDLE_TIMEOUT_S:g} s") from None
+            self._count_backlog(-len(data))
+
+    def backlog_bytes(self) -> int:
+        """Bytes of replies not yet written to the GUI (any thread)."""
+        with self._lock:
+            return self._backlog
+
+    def _count_backlog(self, change: int) -> None:
+        with self._lock:
+            self._backlog += change
 
     def _write_now(self, message: object) -> None:
         self.writer.write(framed(MESSAGES.encode(message)))
 
     def send(self, message: object | None) -> None:
-        """Queue a reply for the GUI (any thread). A FrameReply's image is encoded here."""
+        """Queue a reply for the GUI (any thread). Images (a FrameReply's, a clip frame's) are encoded
+        here; a reply that cannot travel is replaced by one that says so, where one is owed."""
         if message is None or self.closed.is_set():
             return
-        if isinstance(message, FrameReply):
-            message = self._wire_frame(message)
-        if not isinstance(message, TO_CLIENT):
+        if not isinstance(message, TO_CLIENT + (FrameReply,)):
             log.error("The handler sent a %s, which does not go to the GUI; dropped", type(message).__name__)
             return
         try:
-            data = framed(MESSAGES.encode(message))
+            data = framed(MESSAGES.encode(self._on_the_wire(message)))
         except MessageError as e:
-            log.error("A reply could not be encoded, dropped: %s", e)
-            return
-        job = message.job_id if isinstance(message, JobProgress) else None
+            log.error("A %s could not be sent: %s", type(message).__name__, e)
+            failure = _failure_reply(message, f"The server could not send this result: {str(e)[:500]}")
+            if failure is None:
+                return
+            data = framed(MESSAGES.encode(self._on_the_wire(failure)))
+        self._count_backlog(len(data))
+        job = message.job_id if isinstance(message, JobProgress) and message.output is None else None
         try:
             self.loop.call_soon_threadsafe(self._enqueue, data, job)
         except RuntimeError:
             pass  # the I/O loop has stopped
 
+    def _on_the_wire(self, message: object) -> object:
+        if isinstance(message, FrameReply):
+            return self._wire_frame(message)
+        if isinstance(message, JobProgress) and isinstance(message.output, ClipFrame):
+            # Clip frames go lossless whatever the view's codec: they are the user's output.
+            frame = message.output
+            return WireClipFrame(job_id=message.job_id, done=message.done, total=message.total, index=frame.index,
+                                 image=encode_image(frame.image, LOSSLESS), op_path=frame.op_path,
+                                 precision=frame.precision)
+        return message
+
     def _enqueue(self, data: bytes, progress_of: int | None) -> None:
         if progress_of is not None:
-            waiting = progress_of in self._progress
+            waiting = self._progress.get(progress_of)
             self._progress[progress_of] = data  # a newer progress report replaces one not yet written
-            if waiting:
+            if waiting is not None:
+                self._count_backlog(-len(waiting))
                 return
             data = progress_of
         try:
@@ -398,13 +431,14 @@ class _Session:
             self.writer.transport.abort()
 
     def _wire_frame(self, reply: FrameReply) -> WireFrame:
+        stamp = reply.result.stamp
         with self._lock:
-            arrived = self._arrivals.pop(reply.stamp, None)
-            for stamp in [s for s in self._arrivals if s < reply.stamp]:
-                del self._arrivals[stamp]
+            arrived = self._arrivals.pop(stamp, None)
+            for older in [s for s in self._arrivals if s < stamp]:
+                del self._arrivals[older]
         result, image = reply.result, None
         if result.image is not None:
             image = encode_image(result.image, self.codec)
             result = replace(result, image=None)
         seconds = time.perf_counter() - arrived if arrived is not None else 0.0
-        return WireFrame(stamp=reply.stamp, result=result, image=image, server_seconds=seconds)
+        return WireFrame(stamp=stamp, result=result, image=image, server_seconds=seconds)

@@ -1,69 +1,40 @@
-"""W files that travel with a request: the bytes of the user's .npy, read on the GUI's machine and
-parsed on the server without pickle.
-
-The .npy header is read with numpy's header parser (a literal, never code); the dtype must be a
-plain float, and the data must be exactly as long as the header's shape says, before any array is made.
-"""
+"""W files that travel with a request: the bytes of the user's .npy or .npz, read on the GUI's
+machine; the server parses them without pickle (renderer.worker.wfile.w_from_bytes), checking
+type, shape and length against its model."""
 
 from __future__ import annotations
 
-import io
-import math
 import os
 from pathlib import Path
 
-import numpy as np
+from torch_utils.regular_file import NotARegularFile, open_regular
 
 MAX_W_FILE_BYTES = 16 * 1024 * 1024
-W_DTYPES = ("float16", "float32", "float64")
-MAX_W_DIMS = 3
-NPY_MAGIC = b"\x93NUMPY"
+FORMAT_MAGICS = (b"\x93NUMPY", b"PK\x03\x04")   # .npy, .npz (a zip archive)
 
 
 class WFileError(ValueError):
-    """A W file that cannot be used."""
+    """A W file that cannot be sent."""
 
 
-def read_w_file(path: str | os.PathLike) -> bytes:
-    """The bytes of a .npy W file on this machine, for a request to a remote server."""
+def w_file_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of a W file on this machine, for a request to a remote server; WFileError for a file
+    that is not a regular file, is too large, or is neither a .npy nor a .npz."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_W_FILE_BYTES:
-            raise WFileError(f"{path.name}: {size} bytes; a W file may have at most {MAX_W_FILE_BYTES}")
-        data = path.read_bytes()
+        with open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_W_FILE_BYTES:
+                raise WFileError(f"W file {path.name} holds {size:,} bytes; a W file may have at most "
+                                 f"{MAX_W_FILE_BYTES:,}")
+            data = f.read(MAX_W_FILE_BYTES + 1)
+    except NotARegularFile as e:
+        raise WFileError(f"Cannot send W: {e}; give a .npy or .npz file") from None
     except OSError as e:
-        raise WFileError(f"Cannot read the W file {path}: {e.strerror}") from None
-    parse_w_file(data, path.name)  # refuse here what the server would refuse
-    return data
-
-
-def parse_w_file(data: bytes, name: str = "the W file") -> np.ndarray:
-    """The float32 array in the bytes of a .npy file; WFileError if they are anything else."""
+        raise WFileError(f"Cannot read the W file {path}: {e.strerror or e}") from None
     if len(data) > MAX_W_FILE_BYTES:
-        raise WFileError(f"{name}: {len(data)} bytes; a W file may have at most {MAX_W_FILE_BYTES}")
-    if not data.startswith(NPY_MAGIC):
-        raise WFileError(f"{name}: not a .npy file (save W with numpy.save)")
-    stream = io.BytesIO(data)
-    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-    try:
-        version = np.lib.format.read_magic(stream)
-        header = readers[version](stream) if version in readers else None
-    except (ValueError, SyntaxError, TypeError) as e:
-        raise WFileError(f"{name}: a damaged .npy header ({e})") from None
-    if header is None:
-        raise WFileError(f"{name}: .npy format version {version[0]}.{version[1]} is not supported")
-    shape, fortran_order, dtype = header
-    if dtype.name not in W_DTYPES or dtype.hasobject or dtype.fields is not None:
-        raise WFileError(f"{name}: W must be float16, float32 or float64, not {dtype}")
-    if len(shape) > MAX_W_DIMS:
-        raise WFileError(f"{name}: W of shape {list(shape)} has more than {MAX_W_DIMS} axes")
-    count = math.prod(shape)
-    offset = stream.tell()
-    if count * dtype.itemsize != len(data) - offset:
-        raise WFileError(f"{name}: the header says {list(shape)} {dtype}, but the file holds "
-                         f"{len(data) - offset} bytes of data; it may be truncated")
-    w = np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape, order="F" if fortran_order else "C")
-    if not np.isfinite(w).all():
-        raise WFileError(f"{name}: W holds NaN or infinite values")
-    return w.astype(np.float32)
+        raise WFileError(f"W file {path.name} grew past {MAX_W_FILE_BYTES:,} bytes while it was read")
+    if not data.startswith(FORMAT_MAGICS):
+        raise WFileError(f"W file {path.name} is neither a .npy nor a .npz file; save W from the visualizer or "
+                         "use the official projector's projected_w.npz")
+    return data

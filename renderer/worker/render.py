@@ -23,7 +23,7 @@ from renderer.worker.analysis.display import layer_frame
 from renderer.worker.analysis.resample import untransform
 from renderer.worker.latents import LatentError, blended_ws, mapped_ws
 from renderer.worker.model_cache import LoadedModel, ModelCache, ModelUnavailable
-from renderer.worker.wfile import WFileError, read_w_file
+from renderer.worker.wfile import WFileError, read_w_file, w_from_bytes
 from renderer.protocol import NOISE_MODES, OP_PATHS, PRECISIONS, RenderArgs, RenderResult
 from torch_utils.ops import paths
 
@@ -61,7 +61,9 @@ def frame_ws(G: nn.Module, args: RenderArgs, device: torch.device, notes: list[s
     and truncation, then the style mix. Problems the user should know of are appended to `notes`."""
     notes = [] if notes is None else notes
     try:
-        if args.w_file:
+        if args.w_npy is not None:
+            ws = torch.from_numpy(w_from_bytes(args.w_npy, G.num_ws, G.w_dim)).to(device)[None]
+        elif args.w_file:
             ws = torch.from_numpy(read_w_file(args.w_file, G.num_ws, G.w_dim)).to(device)[None]
         else:
             ws = blended_ws(G, args.latent, device, args.trunc_psi, args.trunc_cutoff, args.class_idx)

@@ -11,6 +11,7 @@ Only regular files are opened (a FIFO would block), and non-finite values are re
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import zipfile
@@ -35,23 +36,30 @@ class WFileError(Exception):
 def read_w_file(path: str | os.PathLike, num_ws: int, w_dim: int) -> np.ndarray:
     """W from a .npy or .npz file -> float32 [num_ws, w_dim]."""
     path = Path(path)
-    name = path.name
     try:
         with open_regular(path) as f:
-            size = os.fstat(f.fileno()).st_size
-            magic = f.read(6)
-            f.seek(0)
-            if magic == NPY_MAGIC:
-                w = _read_npy(f, size, name, num_ws, w_dim)
-            elif magic[:4] == ZIP_MAGIC:
-                w = _read_npz(f, name, num_ws, w_dim)
-            else:
-                raise WFileError(f"W file {name} is neither a .npy nor a .npz file; save W from the visualizer or "
-                                 "use the official projector's projected_w.npz")
+            return _parsed(f, os.fstat(f.fileno()).st_size, path.name, num_ws, w_dim)
     except NotARegularFile as e:
         raise WFileError(f"Could not read W: {e}; give a .npy or .npz file") from None
     except OSError as e:
-        raise WFileError(f"Could not read W from {name}: {e.strerror or e}") from None
+        raise WFileError(f"Could not read W from {path.name}: {e.strerror or e}") from None
+
+
+def w_from_bytes(data: bytes, num_ws: int, w_dim: int, name: str = "(sent by the GUI)") -> np.ndarray:
+    """W from the bytes of a .npy or .npz file (a remote GUI's W file, which travels with its request)."""
+    return _parsed(io.BytesIO(data), len(data), name, num_ws, w_dim)
+
+
+def _parsed(f: BinaryIO, size: int, name: str, num_ws: int, w_dim: int) -> np.ndarray:
+    magic = f.read(6)
+    f.seek(0)
+    if magic == NPY_MAGIC:
+        w = _read_npy(f, size, name, num_ws, w_dim)
+    elif magic[:4] == ZIP_MAGIC:
+        w = _read_npz(f, name, num_ws, w_dim)
+    else:
+        raise WFileError(f"W file {name} is neither a .npy nor a .npz file; save W from the visualizer or "
+                         "use the official projector's projected_w.npz")
     if not np.isfinite(w).all():
         raise WFileError(f"W in {name} holds NaN or infinite values; it cannot be rendered")
     if w.shape == (w_dim,):

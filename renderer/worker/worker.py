@@ -1,7 +1,8 @@
 """The render worker: one model cache for every request of a GUI. Frames come first; background jobs
 (renderer.worker.jobs) run one slice at a time between frames, in turn, so that a new frame waits at
 most for the slice in progress. Transport-free: serve() below drives it from any inbox and outbox
-(multiprocessing queues for the local worker process, a thread's queues, or a network connection).
+(multiprocessing queues for the local worker process, or a thread's queues); a remote GUI's requests
+take the same turns (Schedule) behind `serve` (renderer.worker.serve).
 """
 
 from __future__ import annotations
@@ -95,6 +96,53 @@ class Worker:
             self.cancel(job_id)
 
 
+class Schedule:
+    """The order in which the worker takes a GUI's requests, whatever carries them (serve() below for a
+    local GUI, renderer.worker.serve for a remote one): only the newest frame request is rendered, and
+    while jobs wait, frames and job slices take turns, so that a new frame waits for at most one slice
+    and an animation (a new frame request after every frame) does not starve the jobs."""
+
+    def __init__(self, worker: Worker, send: Callable[[object], None]) -> None:
+        self.worker = worker
+        self._send = send                     # job replies, status
+        self.frame: FrameRequest | None = None  # the newest frame request not yet rendered
+        self._job_turn_done = True            # a job slice ran since the last frame
+
+    def take(self, msg: object) -> bool:
+        """Note a request (replies that are due at once are sent); False if `msg` is not one."""
+        if isinstance(msg, FrameRequest):
+            self.frame = msg
+        elif isinstance(msg, JobRequest):
+            self._reply(self.worker.submit(msg))
+        elif isinstance(msg, CancelJob):
+            self._reply(self.worker.cancel(msg.job_id))
+        elif isinstance(msg, StatusRequest):
+            self._send(self.worker.status())
+        else:
+            return False
+        return True
+
+    def has_work(self, frames_held: bool = False) -> bool:
+        """Something to run: a frame (unless the transport holds frames back) or a job."""
+        return (self.frame is not None and not frames_held) or self.worker.has_jobs
+
+    def run_next(self, frames_held: bool = False) -> RenderResult | None:
+        """Run the next piece of work: the frame's result, to hand over; None after a job slice (its
+        progress or end is sent) or when there is nothing to do."""
+        if self.frame is not None and not frames_held and (not self.worker.has_jobs or self._job_turn_done):
+            request, self.frame = self.frame, None
+            self._job_turn_done = False
+            return self.worker.render(request)
+        if self.worker.has_jobs:
+            self._job_turn_done = True
+            self._reply(self.worker.step())
+        return None
+
+    def _reply(self, reply: object | None) -> None:
+        if reply is not None:
+            self._send(reply)
+
+
 def serve(receive: Callable[[float | None], object], send: Callable[[object], None],
           deliver: Callable[[RenderResult], bool], take: Callable[[object], bool] = lambda msg: False,
           keep_going: Callable[[], bool] = lambda: True) -> None:
@@ -102,20 +150,18 @@ def serve(receive: Callable[[float | None], object], send: Callable[[object], No
 
     receive(timeout) returns the next message or raises queue.Empty (timeout None: do not wait);
     send(reply) hands a reply to the client; deliver(result) hands a frame over and returns False while
-    the transport cannot take it yet (it is offered again); take(msg) consumes transport messages.
-    Between two frames the worker reads every waiting message, so only the newest frame request is
-    rendered; while jobs wait, frames and job slices take turns.
+    the transport cannot take it yet (it is offered again, and no new frame is rendered meanwhile);
+    take(msg) consumes transport messages. Between two pieces of work the worker reads every waiting
+    message, so only the newest frame request is rendered (Schedule).
     """
     worker = Worker()
-    pending: FrameRequest | None = None
+    schedule = Schedule(worker, send)
     ready: RenderResult | None = None
-    job_turn_done = True                  # a job slice ran since the last frame
     try:
         while True:
             if ready is not None and deliver(ready):
                 ready = None
-            # Nothing to do but wait: no frame to render (or the last one still waits for a slot), no job.
-            idle = (pending is None or ready is not None) and not worker.has_jobs
+            idle = not schedule.has_work(frames_held=ready is not None)
             wait: float | None = IDLE_WAIT_S if idle else None
             while True:
                 try:
@@ -125,33 +171,12 @@ def serve(receive: Callable[[float | None], object], send: Callable[[object], No
                 wait = None
                 if isinstance(msg, StopWorker):
                     return
-                if isinstance(msg, FrameRequest):
-                    pending = msg
-                elif isinstance(msg, JobRequest):
-                    refused = worker.submit(msg)
-                    if refused is not None:
-                        send(refused)
-                elif isinstance(msg, CancelJob):
-                    done = worker.cancel(msg.job_id)
-                    if done is not None:
-                        send(done)
-                elif isinstance(msg, StatusRequest):
-                    send(worker.status())
-                else:
+                if not schedule.take(msg):
                     take(msg)
             if idle and not keep_going():
                 return
-            # Frames and job slices alternate while both wait, so a new frame waits for at most one
-            # slice and an animation (a new frame request after every frame) does not starve the jobs.
-            frame_turn = pending is not None and ready is None and (not worker.has_jobs or job_turn_done)
-            if frame_turn:
-                ready = worker.render(pending)
-                pending = None
-                job_turn_done = False
-            elif worker.has_jobs:
-                reply = worker.step()
-                job_turn_done = True
-                if reply is not None:
-                    send(reply)
+            result = schedule.run_next(frames_held=ready is not None)
+            if result is not None:
+                ready = result
     finally:
         worker.close()
