@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import stat
 from pathlib import Path
 from typing import Any
 
+from renderer.conventions import SNAPSHOT_NAME
 from renderer.protocol import RenderArgs
 from renderer.remote.messages import DirectoryEntry, DirectoryListing
 from renderer.remote.walk import replace_args
 
 MODEL_SUFFIXES = (".pkl", ".safetensors", ".pt")
-SNAPSHOT_NAME = re.compile(r"network-snapshot-(\d+)\.(pkl|safetensors)")
 MAX_ENTRIES = 10_000
 
 
