@@ -36,7 +36,7 @@ class GanSpaceRequest:
 def mapped_w(G: nn.Module, seeds: list[int], class_idx: int | None = None) -> torch.Tensor:
     """w [len(seeds), w_dim] (float32, on G's device) of seeds, without truncation."""
     device = G.mapping.w_avg.device
-    z = torch.from_numpy(np.stack([z_from_seed(s, G.z_dim) for s in seeds])).to(device)
+    z = torch.from_numpy(np.stack([z_from_seed(s, G.z_dim) for s in seeds])).to(device, torch.float32)
     c = torch.zeros([len(seeds), G.c_dim], device=device)
     if G.c_dim > 0:
         if class_idx is not None and not 0 <= class_idx < G.c_dim:

@@ -114,5 +114,5 @@ class PixelDistance:
 
 def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
     """PSNR in dB of two images in [-1, 1] (peak-to-peak 2): 20 log10(2) - 10 log10(MSE)."""
-    mse = float((x.detach().double() - y.detach().double()).square().mean())
+    mse = float((x.detach().cpu().double() - y.detach().cpu().double()).square().mean())
     return math.inf if mse == 0 else 20 * math.log10(DYNAMIC_RANGE) - 10 * math.log10(mse)

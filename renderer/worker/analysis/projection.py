@@ -108,7 +108,7 @@ def w_spread(G: nn.Module, samples: int, seed: int, c: torch.Tensor) -> float:
     with torch.no_grad():
         while done < samples:
             n = min(W_STD_BATCH, samples - done)
-            z = torch.from_numpy(rng.randn(n, G.z_dim)).to(device)
+            z = torch.from_numpy(rng.randn(n, G.z_dim)).to(device, torch.float32)
             w = G.mapping(z, c.expand(n, -1))[:, 0].to(torch.float32)
             total += float((w - w_avg).square().sum())
             done += n
