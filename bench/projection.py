@@ -32,7 +32,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from bench.synthesis import _build  # noqa: E402
 from renderer.worker.analysis.figures import BACKGROUND, INK, PALETTE, Axes, font  # noqa: E402
-from renderer.worker.analysis.ganspace import mapped_w  # noqa: E402
+from renderer.worker.latents import mapped_ws  # noqa: E402
 from renderer.worker.analysis.projection import ProjectionSettings, Projector  # noqa: E402
 from renderer.worker.analysis.display import to_uint8  # noqa: E402
 from renderer.worker.models import load_generator  # noqa: E402
@@ -53,7 +53,7 @@ def network(config: str) -> torch.nn.Module:
 
 def own_frame(G: torch.nn.Module, seed: int) -> np.ndarray:
     with torch.no_grad():
-        return to_uint8(G.synthesis(mapped_w(G, [seed])[:, None].repeat(1, G.num_ws, 1))[0])
+        return to_uint8(G.synthesis(mapped_ws(G, [seed]))[0])
 
 
 def frame_time(G: torch.nn.Module, repeats: int) -> float:

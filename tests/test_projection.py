@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from renderer.worker.analysis.ganspace import mapped_w
+from renderer.worker.latents import mapped_ws
 from renderer.worker.analysis.image_align import ImageLoadError, align_image, load_image
 from renderer.worker.analysis.image_distance import PixelDistance, laplacian_pyramid, psnr, ssim
 from renderer.worker.analysis.projection import (ProjectionError, ProjectionSettings, Projector, learning_rate,
@@ -165,7 +165,7 @@ def small_sg2():
 def test_projector_leaves_the_network_alone_and_renormalises_noise(small_sg2):
     G = small_sg2
     before = {k: v.clone() for k, v in G.state_dict().items()}
-    target = frame_of(G, mapped_w(G, [3])[:, None].repeat(1, G.num_ws, 1))
+    target = frame_of(G, mapped_ws(G, [3]))
     projector = Projector(G, target, ProjectionSettings(steps=6, w_std_samples=200))
     assert sorted(projector.noise) == sorted(n for n, _ in G.synthesis.named_buffers() if n.endswith("noise_const"))
     start = projector.ws()
@@ -189,7 +189,7 @@ def test_projector_leaves_the_network_alone_and_renormalises_noise(small_sg2):
 
 def test_w_plus_gives_rows_of_their_own(small_sg2):
     G = small_sg2
-    target = frame_of(G, mapped_w(G, [5])[:, None].repeat(1, G.num_ws, 1))
+    target = frame_of(G, mapped_ws(G, [5]))
     projector = Projector(G, target, ProjectionSettings(steps=4, w_plus=True, optimize_noise=False, w_std_samples=200))
     assert projector.noise == {}
     ws = projector.step(4).ws
@@ -213,7 +213,7 @@ def test_project_command_writes_a_w_file_that_render_draws(demo, tmp_path, capsy
     from renderer.worker.cli_project import project_main
     from renderer.worker.cli_render import render_main
 
-    own = frame_of(demo, mapped_w(demo, [2])[:, None].repeat(1, demo.num_ws, 1))
+    own = frame_of(demo, mapped_ws(demo, [2]))
     wide = np.full((64, 96, 3), 255, dtype=np.uint8)
     wide[:, 16:80] = own
     Image.fromarray(wide).save(tmp_path / "wide.png")
@@ -245,7 +245,7 @@ def test_project_command_errors(tmp_path, capsys):
 
 # --- Projection on the demo model ------------------------------------------------------------------
 
-OWN_FRAME_STEPS = 150       # the step budget for the model's own frame (about 45 s on 2 cores)
+OWN_FRAME_STEPS = 150       # the step budget for the model's own frame: 60-80 s on one core here
 OWN_FRAME_MIN_PSNR = 30.0
 
 
@@ -253,7 +253,7 @@ def test_projecting_a_frame_of_the_model_recovers_it(demo):
     """A frame the demo model draws from seed 1's w, projected into W in OWN_FRAME_STEPS steps from
     w_avg, without the exploration noise on w (it is meant for long runs on real images: annealed
     over 75% of a 150-step run, it leaves too few steps to settle)."""
-    target = frame_of(demo, mapped_w(demo, [1])[:, None].repeat(1, demo.num_ws, 1))
+    target = frame_of(demo, mapped_ws(demo, [1]))
     projector = Projector(demo, target, ProjectionSettings(steps=OWN_FRAME_STEPS, w_noise_factor=0.0))
     start = psnr_uint8(projector.preview(), target)
     state = projector.step(OWN_FRAME_STEPS)

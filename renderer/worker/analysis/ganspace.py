@@ -1,7 +1,7 @@
 """GANSpace: principal components of W (Härkönen et al. 2020, "GANSpace: Discovering Interpretable
 GAN Controls", Section 2.2), estimated from N sampled seeds.
 
-z for seed s is drawn as the official tools draw it (renderer.conventions), mapped without
+z for seed s is drawn as the official tools draw it (renderer.worker.latents), mapped without
 truncation. The mean and covariance are accumulated a batch at a time (Chan et al.'s pairwise
 update of the mean and scatter matrix, in float64), so a job can run in slices between frames;
 one symmetric eigendecomposition at the end gives the components. The result depends only on
@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from torch import nn
 
-from renderer.conventions import class_from_seed, z_from_seed
 from renderer.worker.analysis.directions import GANSPACE, Directions, sorted_eigenvectors
+from renderer.worker.latents import mapped_ws
 
 BATCH = 256                 # seeds mapped per batch
 DEFAULT_SAMPLES = 4096
@@ -31,20 +30,6 @@ class GanSpaceRequest:
     first_seed: int = 0
     class_idx: int | None = None      # conditional models: None = drawn from each seed
     count: int | None = None          # directions kept (None: all w_dim)
-
-
-def mapped_w(G: nn.Module, seeds: list[int], class_idx: int | None = None) -> torch.Tensor:
-    """w [len(seeds), w_dim] (float32, on G's device) of seeds, without truncation."""
-    device = G.mapping.w_avg.device
-    z = torch.from_numpy(np.stack([z_from_seed(s, G.z_dim) for s in seeds])).to(device, torch.float32)
-    c = torch.zeros([len(seeds), G.c_dim], device=device)
-    if G.c_dim > 0:
-        if class_idx is not None and not 0 <= class_idx < G.c_dim:
-            raise ValueError(f"class {class_idx} does not exist: this model has classes 0..{G.c_dim - 1}")
-        for i, s in enumerate(seeds):
-            c[i, class_idx if class_idx is not None else class_from_seed(s, G.z_dim, G.c_dim)] = 1
-    with torch.no_grad():
-        return G.mapping(z, c)[:, 0].to(torch.float32)
 
 
 class WMoments:
@@ -104,7 +89,8 @@ class GanSpaceJob:
                 break
             start = self.request.first_seed + self.done
             stop = self.request.first_seed + min(self.done + BATCH, self.total)
-            self.moments.add(mapped_w(self.G, list(range(start, stop)), self.request.class_idx).cpu().numpy())
+            w = mapped_ws(self.G, range(start, stop), self.G.mapping.w_avg.device, class_idx=self.request.class_idx)
+            self.moments.add(w[:, 0].cpu().numpy())
         return self.done
 
     def result(self) -> Directions:
