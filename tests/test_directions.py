@@ -10,8 +10,7 @@ import torch
 
 from renderer.conventions import z_from_seed
 from renderer.protocol import RenderArgs
-from renderer.worker.analysis.directions import (DirectionFileError, apply_directions, load_directions,
-                                                 save_directions)
+from renderer.directions import DirectionFileError, apply_directions, load_directions, save_directions
 from renderer.worker.analysis.ganspace import BATCH, GanSpaceJob, GanSpaceRequest, WMoments, ganspace
 from renderer.worker.analysis.sefa import sefa
 from renderer.worker.analysis.style_rows import row_group, row_scales, style_affines

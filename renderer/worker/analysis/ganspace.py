@@ -15,11 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from renderer.worker.analysis.directions import GANSPACE, Directions, sorted_eigenvectors
+from renderer.directions import DEFAULT_SAMPLES, GANSPACE, Directions, sorted_eigenvectors
 from renderer.worker.latents import mapped_ws
 
 BATCH = 256                 # seeds mapped per batch
-DEFAULT_SAMPLES = 4096
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 from torch import nn
 
-from renderer.worker.analysis.directions import SEFA, Directions, sorted_eigenvectors
+from renderer.directions import SEFA, Directions, sorted_eigenvectors
 from renderer.worker.analysis.style_rows import StyleAffine, style_affines
 
 

@@ -1,8 +1,9 @@
-"""Latent directions in W: what GANSpace and SeFa return, moving a latent along them, and their files.
+"""Latent directions in W: where a direction comes from (part of RenderArgs), what GANSpace and SeFa
+return, moving a latent along them, and their files.
 
-Pure numpy (no torch), so that whatever holds a latent can apply a direction to it. A direction file
-is a plain .npy array, no sidecar: one unit vector [w_dim] or several as rows [k, w_dim], float,
-read with allow_pickle=False.
+Part of the torch-free contract (the GUI saves and loads direction files; the worker applies them
+to frames). A direction file is a plain .npy array, no sidecar: one unit vector [w_dim] or several
+as rows [k, w_dim], float, read with allow_pickle=False.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -20,6 +21,53 @@ from renderer.files import write_atomic
 GANSPACE = "ganspace"
 SEFA = "sefa"
 FILE = "file"
+METHODS = (GANSPACE, SEFA, FILE)
+ROW_RANGES = ("all", "coarse", "middle", "fine", "custom")   # the ws rows a move applies to
+DEFAULT_SAMPLES = 4096        # GANSpace: W samples the covariance is estimated from
+
+
+@dataclass(frozen=True)
+class DirectionSource:
+    """Which set of directions: GANSpace over `num_samples` seeds from `first_seed`, SeFa of the style
+    affines reading `rows` (empty: every row), or the directions in the .npy file at `path`. The
+    worker computes a set once per model and keeps it."""
+
+    method: str = GANSPACE
+    num_samples: int = DEFAULT_SAMPLES
+    first_seed: int = 0
+    rows: tuple[int, ...] = ()
+    path: str = ""
+
+    def label(self) -> str:
+        if self.method == GANSPACE:
+            return f"GANSpace ({self.num_samples} seeds)"
+        if self.method == SEFA:
+            return f"SeFa (rows {', '.join(map(str, self.rows))})" if self.rows else "SeFa (all rows)"
+        return Path(self.path).name or "file"
+
+
+@dataclass(frozen=True)
+class DirectionMove:
+    """Move the latent by `strength` W units along direction `index` of `source`."""
+
+    source: DirectionSource
+    index: int
+    strength: float = 0.0
+
+
+def moves_from_json(stored: Sequence[Mapping[str, Any]]) -> tuple[DirectionMove, ...]:
+    """RenderArgs.directions back from a saved frame's JSON (dataclasses.asdict of the moves)."""
+    moves = []
+    try:
+        for move in stored:
+            source = dict(move["source"])
+            source["rows"] = tuple(int(r) for r in source.get("rows", ()))
+            moves.append(DirectionMove(source=DirectionSource(**source), index=int(move["index"]),
+                                       strength=float(move["strength"])))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"the saved latent directions cannot be read ({type(e).__name__}: {e}); "
+                         "save the frame again with this version") from None
+    return tuple(moves)
 
 
 class DirectionFileError(ValueError):
