@@ -29,20 +29,21 @@ DEFAULT_SAMPLES = 4096        # GANSpace: W samples the covariance is estimated 
 @dataclass(frozen=True)
 class DirectionSource:
     """Which set of directions: GANSpace over `num_samples` seeds from `first_seed`, SeFa of the style
-    affines reading `rows` (empty: every row), or the directions in the .npy file at `path`. The
-    worker computes a set once per model and keeps it."""
+    affines reading `rows` (empty: the rows of `row_range`, one of ROW_RANGES but custom), or the
+    directions in the .npy file at `path`. The worker computes a set once per model and keeps it."""
 
     method: str = GANSPACE
     num_samples: int = DEFAULT_SAMPLES
     first_seed: int = 0
     rows: tuple[int, ...] = ()
+    row_range: str = "all"
     path: str = ""
 
     def label(self) -> str:
         if self.method == GANSPACE:
             return f"GANSpace ({self.num_samples} seeds)"
         if self.method == SEFA:
-            return f"SeFa (rows {', '.join(map(str, self.rows))})" if self.rows else "SeFa (all rows)"
+            return f"SeFa (rows {', '.join(map(str, self.rows))})" if self.rows else f"SeFa ({self.row_range} rows)"
         return Path(self.path).name or "file"
 
 

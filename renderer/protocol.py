@@ -347,6 +347,8 @@ class ProjectionPreview:
     distance: float                       # the image distance being minimised (lower is closer)
     image: np.ndarray                     # uint8 H x W x 3: the model's image of the current W
     w: np.ndarray                         # float32 [num_ws, w_dim]
+    target: np.ndarray | None = None      # the first preview: the aligned image being fitted (uint8 H x W x 3)
+    crop_box: tuple[int, int, int, int] | None = None  # the first preview: where it was cut from the source
 
 
 @dataclass(frozen=True, eq=False)

@@ -159,6 +159,8 @@ def test_projection_job_previews_and_a_w_file_that_renders_its_result(client, ar
     result = job.value
     assert isinstance(result, ProjectionResult)
     assert [p.step for p in previews] == [2, 4, 6]
+    assert np.array_equal(previews[0].target, result.target) and previews[0].crop_box == result.crop_box
+    assert previews[1].target is None
     assert result.crop_box == (8, 0, 72, 64) and result.source_size == (80, 64)
     assert len(result.distances) == 6 and result.distances[-1] < result.distances[0]
     assert result.w.shape == previews[-1].w.shape and not np.allclose(result.w[0], result.w[-1])  # W+: own rows

@@ -94,15 +94,18 @@ def projection(spec: ProjectionRequest, models: ModelCache) -> JobRun:
     except (ImageLoadError, ProjectionError) as e:
         raise JobFailed(f"Projection: {e}") from None
     every = max(1, int(spec.preview_every))
+    target = np.ascontiguousarray(aligned.pixels if aligned.pixels.shape[2] == 3 else np.repeat(aligned.pixels, 3, 2))
+    first = True
     while not projector.finished:
         state = projector.step(1)
         preview = None
         if state.step % every == 0 or projector.finished:
             preview = ProjectionPreview(step=state.step, total=state.total, distance=state.distance,
-                                        image=projector.preview(), w=state.ws)
+                                        image=projector.preview(), w=state.ws, target=target if first else None,
+                                        crop_box=aligned.crop_box if first else None)
+            first = False
         yield Step(state.step, state.total, preview)
-    target = aligned.pixels if aligned.pixels.shape[2] == 3 else np.repeat(aligned.pixels, 3, axis=2)
-    return ProjectionResult(w=projector.ws(), image=projector.preview(), target=np.ascontiguousarray(target),
+    return ProjectionResult(w=projector.ws(), image=projector.preview(), target=target,
                             crop_box=aligned.crop_box, source_size=aligned.source_size,
                             distances=np.asarray(projector.distances, dtype=np.float64), psnr=float(projector.psnr()),
                             space=spec.space)

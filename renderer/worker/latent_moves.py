@@ -41,6 +41,8 @@ def check_source(G: nn.Module, source: DirectionSource) -> None:
     if source.method == GANSPACE and source.num_samples < 2:
         raise LatentError(f"GANSpace needs at least 2 samples, got {source.num_samples}.")
     if source.method == SEFA:
+        if not source.rows and source.row_range not in ROW_GROUPS:
+            raise LatentError(f"Unknown SeFa row range {source.row_range!r}; choose all, coarse, middle or fine.")
         bad = [r for r in source.rows if not 0 <= r < G.num_ws]
         if bad:
             raise LatentError(f"SeFa rows {bad} do not exist: this model has ws rows 0..{G.num_ws - 1}.")
@@ -73,7 +75,7 @@ def directions_of(G: nn.Module, source: DirectionSource) -> Directions:
                 job.run_slice(batches=16)
             result = job.result()
         elif source.method == SEFA:
-            result = sefa(G, source.rows or range(G.num_ws))
+            result = sefa(G, source.rows or row_group(G, source.row_range))
         else:
             result = directions_from_file(source.path, G.w_dim)
     except DirectionFileError as e:
