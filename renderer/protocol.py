@@ -265,6 +265,15 @@ class CompareRequest:
     model_b: str
 
 
+@dataclass(frozen=True)
+class PixelProbeRequest:
+    """The values under frame pixel (x, y) of the frame of `args`: the layer's channel values there, or,
+    on the spectrum half, the frequency and the power in dB (a PixelValues)."""
+    args: RenderArgs
+    x: int
+    y: int
+
+
 # ---------------------------------------------------------------------------------------------
 # Background jobs: results.
 
@@ -403,10 +412,25 @@ class Comparison:
     model_b: str
 
 
+@dataclass(frozen=True, eq=False)
+class PixelValues:
+    """What lies under one frame pixel. part "image": the layer pixel (column, row) and its channel
+    values (all channels, before display gain and normalisation). part "spectrum": the frequency
+    (f_x, f_y) in cycles per unit and the power there in dB relative to the spectrum's mean, as shown."""
+    part: str
+    column: int
+    row: int
+    layer: str
+    values: np.ndarray | None = None      # float32 [C]
+    frequency: tuple[float, float] | None = None
+    power_db: float | None = None
+
+
 # The average spectrum's result is renderer.spectra.AverageSpectrum (numpy data the client can
 # save and show without torch); a directions job's is renderer.directions.Directions.
 JobSpec = Union[LayerAnalysisRequest, FilterRequest, AverageSpectrumRequest, EquivarianceRequest, ClipSpec,
-                DirectionsRequest, ProjectionRequest, SeedGridRequest, RunTimelineRequest, CompareRequest]
+                DirectionsRequest, ProjectionRequest, SeedGridRequest, RunTimelineRequest, CompareRequest,
+                PixelProbeRequest]
 
 
 # ---------------------------------------------------------------------------------------------

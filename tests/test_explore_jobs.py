@@ -278,3 +278,27 @@ def test_a_clip_sweeps_a_direction(client, args, tmp_path):
     # The motion's latent is its own (seed 0 at position (0, 0)); frame 1 is 2.5 W units along direction 1.
     moved = _frame(client, args.replace(latent=((0, 1.0),), directions=(DirectionMove(GANSPACE, 1, 2.5),))).image
     assert np.array_equal(frames[1].image, moved) and not np.array_equal(frames[0].image, moved)
+
+
+def test_pixel_probe_gives_the_layer_values_and_the_spectrum_power(client, args, demo):
+    import torch
+
+    from renderer.protocol import PixelProbeRequest, PixelValues
+    from renderer.worker.render import frame_ws
+
+    with torch.no_grad():
+        out = demo.synthesis(frame_ws(demo, args, torch.device("cpu")), noise_mode="const")[0].numpy()
+    probe = _run(client, PixelProbeRequest(args, 17, 40)).value
+    assert isinstance(probe, PixelValues) and probe.part == "image" and (probe.column, probe.row) == (17, 40)
+    np.testing.assert_allclose(probe.values, out[:, 40, 17], atol=1e-5)
+    # The spectrum half: power summed over channels after removing means and a Kaiser window, in numpy here.
+    fft = args.replace(fft_show=True)
+    h, w = out.shape[1:]
+    window = np.outer(np.kaiser(h, fft.fft_beta), np.kaiser(w, fft.fft_beta))
+    power = np.fft.fftshift((np.abs(np.fft.fft2((out - out.mean(axis=(1, 2), keepdims=True)) * window)) ** 2).sum(0))
+    spot = _run(client, PixelProbeRequest(fft, w + 40, 30)).value
+    assert spot.part == "spectrum" and (spot.column, spot.row) == (40, 30)
+    assert spot.power_db == pytest.approx(10 * np.log10(power[30, 40] / power.mean()), abs=1e-3)
+    assert spot.frequency == pytest.approx(((40 - w // 2) * 1.0, (30 - h // 2) * 1.0))   # 64 per unit, 64 bins
+    outside = client.submit(PixelProbeRequest(args, 64, 3))
+    assert outside.wait(TIMEOUT) and "outside the 64 x 64 frame" in outside.error

@@ -61,6 +61,10 @@ def explore_session(xdisplay, tmp_path_factory):
         {"set": "explore.run.model_b", "value": str(run / "network-snapshot-000004.safetensors")},
         {"click": "Compare A/B"}, {"wait": "explore", "timeout": JOB_TIMEOUT}, {"frames": 2},
         {"dump": d("run")}, {"save_gui": str(tmp / "run.png")},
+        {"click": "Run over time & A/B"},
+        {"click": "Inspect pixels"}, {"click": "Inspect pixels under the cursor"},
+        {"click": "##image", "at": [0.5, 0.5]}, {"frames": 3}, {"wait": "explore", "timeout": JOB_TIMEOUT},
+        {"frames": 3}, {"dump": d("inspect")}, {"save_gui": str(tmp / "inspect.png")},
         {"quit": 0},
     ]
     proc = run_gui([str(DEMO)], tmp, steps, timeout=600)
@@ -131,3 +135,16 @@ def test_run_over_time_and_ab_are_shown(explore_session):
     run = _state(tmp, "run")["explore"]["run"]
     assert run["error"] is None and run["snapshots"] == 2 and run["kimg"] == [4.0, 8.0]
     assert run["compared"] and run["max_difference"] == 0          # the same network twice
+
+
+def test_inspect_shows_the_values_under_the_cursor(explore_session):
+    tmp = explore_session
+    state = _state(tmp, "inspect")
+    inspect = state["explore"]["inspect"]
+    assert inspect["enabled"] and inspect["error"] is None and inspect["part"] == "image"
+    x, y = inspect["pixel"]
+    assert 28 <= x <= 36 and 28 <= y <= 36                     # the centre of the 64 px frame
+    image = np.load(tmp / "inspect.image.npy")
+    shown = np.clip(np.asarray(inspect["values"]) * 127.5 + 128, 0, 255)   # the display convention
+    assert len(inspect["values"]) == 3 and np.abs(shown - image[y, x]).max() <= 1
+    assert state["torch_imported"] is False

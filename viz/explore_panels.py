@@ -1,5 +1,5 @@
 """The sections for exploring a model (issue 20), created together and hooked into the window in one
-place: Directions, Projection, Seed grid, and Run over time / A-B."""
+place: Directions, Projection, Seed grid, Run over time / A-B, and Inspect pixels."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from PIL import Image
 
 from renderer.capture import PNG_KEY_STATE
 from viz.directions_widget import DirectionsWidget
+from viz.inspect_widget import InspectWidget
 from viz.projection_widget import ProjectionWidget
 from viz.run_widget import RunWidget
 from viz.seed_grid_widget import SeedGridWidget
@@ -25,7 +26,7 @@ def saved_frame(path: str) -> bool:
         return False
 
 
-TITLES = ("Directions", "Projection", "Seed grid", "Run over time & A/B")
+TITLES = ("Directions", "Projection", "Seed grid", "Run over time & A/B", "Inspect pixels")
 
 
 class ExplorePanels:
@@ -35,8 +36,9 @@ class ExplorePanels:
         self.projection = ProjectionWidget(viz)
         self.seed_grid = SeedGridWidget(viz)
         self.run = RunWidget(viz)
-        self.widgets = dict(zip(("directions", "projection", "seed_grid", "run"),
-                                (self.directions, self.projection, self.seed_grid, self.run)))
+        self.inspect = InspectWidget(viz)
+        self.widgets = dict(zip(("directions", "projection", "seed_grid", "run", "inspect"),
+                                (self.directions, self.projection, self.seed_grid, self.run, self.inspect)))
 
     def sections(self) -> list[tuple[str, object]]:
         return list(zip(TITLES, self.widgets.values()))

@@ -4,7 +4,8 @@
 - projection: one optimiser step (a preview every few steps);
 - seed grid: one cell rendered;
 - run over time: one snapshot loaded and rendered;
-- A/B comparison: one of the two frames.
+- A/B comparison: one of the two frames;
+- pixel probe: one synthesis of the frame's layer (none while the cursor stays on the same frame).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from PIL import Image
 from renderer.conventions import seed_from_cell, weighted_seeds
 from renderer.directions import GANSPACE, Directions
 from renderer.protocol import (CompareRequest, Comparison, DirectionMove, DirectionsRequest, GridCell,
-                               PROJECTION_SPACES, ProjectionPreview, ProjectionRequest, ProjectionResult, RenderArgs,
+                               PixelProbeRequest, PROJECTION_SPACES, ProjectionPreview, ProjectionRequest, ProjectionResult, RenderArgs,
                                RunSnapshot, RunTimeline, RunTimelineRequest, SeedGridRequest)
 from renderer.worker import latent_moves
 from renderer.worker.analysis.image_align import ImageLoadError, align_image, load_image
@@ -29,6 +30,7 @@ from renderer.worker.analysis.projection import ProjectionError, ProjectionSetti
 from renderer.worker.job_base import JobFailed, JobRun, Step, network
 from renderer.worker.latents import LatentError
 from renderer.worker.model_cache import ModelCache
+from renderer.worker.pixel_probe import pixel_probe
 from renderer.worker.render import Renderer
 
 GANSPACE_BATCHES_PER_SLICE = 1     # 256 seeds through the mapping network
@@ -269,4 +271,5 @@ EXPLORE_JOBS: dict[type, Callable[..., Iterator[Step]]] = {
     SeedGridRequest: seed_grid,
     RunTimelineRequest: run_timeline,
     CompareRequest: compare,
+    PixelProbeRequest: pixel_probe,
 }
