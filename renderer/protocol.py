@@ -232,6 +232,8 @@ class ProjectionRequest:
     preview_every: int = 10
     w_noise: float = 0.05                 # exploration noise on w early in the run, times sigma_w
     seed: int = 0
+    distance: str = "auto"                # "pixels", "discriminator" (D's features + pixels: the model's
+                                          # training run must hold D), or "auto": D where there is one
 
 
 @dataclass(frozen=True)
@@ -370,6 +372,7 @@ class ProjectionResult:
     distances: np.ndarray                 # float64 [steps]: the distance after each step
     psnr: float                           # dB, of `image` against `target`
     space: str                            # "w" or "w+"
+    distance: str = "pixels"              # the distance minimised: "pixels" or "discriminator"
 
 
 @dataclass(frozen=True, eq=False)

@@ -302,3 +302,53 @@ def test_pixel_probe_gives_the_layer_values_and_the_spectrum_power(client, args,
     assert spot.frequency == pytest.approx(((40 - w // 2) * 1.0, (30 - h // 2) * 1.0))   # 64 per unit, 64 bins
     outside = client.submit(PixelProbeRequest(args, 64, 3))
     assert outside.wait(TIMEOUT) and "outside the 64 x 64 frame" in outside.error
+
+
+@pytest.fixture(scope="module")
+def run_with_d(tmp_path_factory) -> Path:
+    """A run directory of this project's trainer: the demo run's config and resume state (which holds D)
+    and the demo model as its snapshot."""
+    run = tmp_path_factory.mktemp("run_with_d")
+    shutil.copy(ROOT / "checkpoints" / "demo-run" / "config.json", run / "config.json")
+    (run / "training-state.pt").symlink_to(ROOT / "checkpoints" / "demo-run" / "training-state.pt")
+    shutil.copy(DEMO, run / "network-snapshot-000172.safetensors")
+    return run
+
+
+def test_discriminator_distance_is_zero_at_the_target_and_grows_away_from_it(run_with_d, demo):
+    import torch
+
+    from renderer.worker.analysis.d_distance import DiscriminatorDistance, load_discriminator
+
+    D = load_discriminator(str(run_with_d / "network-snapshot-000172.safetensors"), demo)
+    with torch.no_grad():
+        images = demo(torch.randn(2, demo.z_dim, generator=torch.Generator().manual_seed(1)), None)
+        distance = DiscriminatorDistance(D, images[:1])
+        near = images[:1] + 0.05 * torch.randn(images[:1].shape, generator=torch.Generator().manual_seed(2))
+        at, close, far = (float(distance(x)[0]) for x in (images[:1], near, images[1:]))
+        features = float(distance.feature_distance(near)[0])
+    assert abs(at) < 1e-5 and 0 < close < far and features > 0
+
+
+def test_projection_uses_the_runs_discriminator_where_there_is_one(client, args, run_with_d, tmp_path):
+    target = _own_frame_file(client, args, tmp_path)
+    snapshot = str(run_with_d / "network-snapshot-000172.safetensors")
+    job = _run(client, ProjectionRequest(args.replace(model=snapshot), str(target), steps=6, w_noise=0.0))
+    assert job.value.distance == "discriminator" and job.value.distances[-1] < job.value.distances[0]
+    plain = _run(client, ProjectionRequest(args, str(target), steps=2, w_noise=0.0)).value
+    assert plain.distance == "pixels"
+    refused = client.submit(ProjectionRequest(args, str(target), steps=2, distance="discriminator"))
+    assert refused.wait(TIMEOUT) and "no training-state.pt and config.json" in refused.error
+
+
+def test_project_command_takes_the_discriminator_distance(client, args, run_with_d, tmp_path, capsys):
+    from renderer.worker.cli_project import project_main
+
+    target = _own_frame_file(client, args, tmp_path)
+    out = tmp_path / "w.npy"
+    assert project_main([str(run_with_d), str(target), "--out", str(out), "--steps", "2", "--distance",
+                         "discriminator"]) == 0
+    assert "discriminator distance" in capsys.readouterr().out and np.load(out).ndim == 2
+    assert project_main([str(DEMO), str(target), "--out", str(out), "--steps", "2", "--distance",
+                         "discriminator"]) == 1
+    assert "no training-state.pt" in capsys.readouterr().err

@@ -114,6 +114,7 @@ def test_projection_panel_previews_and_keeps_a_w_file(explore_session):
     done = _state(tmp, "projected")
     p = done["explore"]["projection"]
     assert p["error"] is None and not p["running"] and p["crop_box"] == [8, 0, 88, 80]
+    assert p["distance"] == "pixels"                  # checkpoints/ holds no training run with D
     w = np.load(p["w_file"], allow_pickle=False)
     assert w.dtype == np.float32 and w.ndim == 2
     assert done["error"] is None and done["torch_imported"] is False

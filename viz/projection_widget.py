@@ -37,6 +37,7 @@ class ProjectionState:
     w_file: str | None = None
     psnr: float | None = None
     crop_box: list[int] | None = None
+    distance: str | None = None           # the distance minimised: "pixels" or "discriminator"
     error: str | None = None
 
 
@@ -112,6 +113,7 @@ class ProjectionWidget:
         """Write the W file (atomically) and show it."""
         self.result = result
         self.state.psnr, self.state.crop_box = float(result.psnr), list(result.crop_box)
+        self.state.distance = result.distance
         directory = Path(self.viz.options.capture_dir).expanduser()
         path = next_free(directory, f"projected-{Path(self.image_path).stem or 'image'}", ".npy")
         buffer = io.BytesIO()
@@ -153,7 +155,8 @@ class ProjectionWidget:
                 _, steps = imgui.input_int("steps##projection", self.steps, 50, 500)
             self.steps = int(np.clip(steps, 1, 100_000))
             imgui_utils.help_marker("W: one w for every row; W+: one per row (closer fits, less editable). Distance: "
-                                    "Laplacian-pyramid L1 + SSIM at three scales (works offline, no weights file).")
+                                    "Laplacian-pyramid L1 + SSIM at three scales, plus the discriminator's features "
+                                    "when the model's training run directory holds D (training-state.pt). Offline.")
             ready = bool(viz.model_info.family) and bool(self.image_path.strip()) and not running
             if button(START_LABEL, lay.button_width, enabled=ready):
                 viz.defer(self.start)
@@ -187,7 +190,7 @@ class ProjectionWidget:
             r = self.result
             left, top, right, bottom = r.crop_box
             imgui.text(f"target: crop ({left}, {top})-({right}, {bottom}) of {r.source_size[0]}x{r.source_size[1]};  "
-                       f"PSNR {r.psnr:.1f} dB ({r.space.upper()})")
+                       f"PSNR {r.psnr:.1f} dB ({r.space.upper()}, {r.distance} distance)")
         elif self.preview is not None:
             crop = f"target: crop ({self.crop_box[0]}, {self.crop_box[1]})-({self.crop_box[2]}, {self.crop_box[3]});  " \
                 if self.crop_box else ""

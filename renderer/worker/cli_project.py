@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from renderer.files import write_atomic
+from renderer.worker.analysis.d_distance import DISTANCES, NoDiscriminator, choose_distance
 from renderer.worker.analysis.image_align import ImageLoadError, align_image, load_image
 from renderer.worker.analysis.image_distance import psnr
 from renderer.worker.analysis.projection import ProjectionError, ProjectionSettings, Projector
@@ -44,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
                         "alone reproduces the result")
     p.add_argument("--report-every", type=int, default=0, metavar="K", help="print a progress line every K steps "
                    "(default: ten lines per run)")
+    p.add_argument("--distance", choices=DISTANCES, default="auto",
+                   help="what is minimised: pixels (Laplacian pyramid L1 + SSIM), discriminator (the training run's D "
+                        "features plus the pixel terms; the run directory must hold training-state.pt), or auto "
+                        "(D where the run has one; the default)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     return p
 
@@ -74,14 +79,15 @@ def project_main(argv: list[str]) -> int:
         aligned = align_image(load_image(ns.image), G.img_resolution, G.img_channels)
         settings = ProjectionSettings(steps=ns.steps, w_plus=ns.w_plus, seed=ns.seed, class_idx=ns.class_idx,
                                       w_noise_factor=ns.w_noise, optimize_noise=not ns.keep_noise)
-        projector = Projector(G, aligned.pixels, settings)
-    except (ModelLoadError, RenderError, ImageLoadError, ProjectionError) as e:
+        make_distance, distance_kind = choose_distance(ns.distance, ns.model, G)
+        projector = Projector(G, aligned.pixels, settings, make_distance)
+    except (ModelLoadError, RenderError, ImageLoadError, ProjectionError, NoDiscriminator) as e:
         return _error(str(e))
 
     left, top, right, bottom = aligned.crop_box
     width, height = aligned.source_size
     print(f"{ns.image}: {width}x{height}, crop ({left}, {top})-({right}, {bottom}) -> {G.img_resolution} px; "
-          f"{'W+' if ns.w_plus else 'W'}, {ns.steps} steps on {device_label}")
+          f"{'W+' if ns.w_plus else 'W'}, {ns.steps} steps on {device_label}, {distance_kind} distance")
     every = ns.report_every if ns.report_every > 0 else max(1, ns.steps // 10)
     start = time.perf_counter()
     while not projector.finished:

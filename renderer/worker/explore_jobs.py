@@ -25,6 +25,7 @@ from renderer.protocol import (CompareRequest, Comparison, DirectionMove, Direct
                                PixelProbeRequest, PROJECTION_SPACES, ProjectionPreview, ProjectionRequest, ProjectionResult, RenderArgs,
                                RunSnapshot, RunTimeline, RunTimelineRequest, SeedGridRequest)
 from renderer.worker import latent_moves
+from renderer.worker.analysis.d_distance import NoDiscriminator, choose_distance
 from renderer.worker.analysis.image_align import ImageLoadError, align_image, load_image
 from renderer.worker.analysis.projection import ProjectionError, ProjectionSettings, Projector
 from renderer.worker.job_base import JobFailed, JobRun, Step, network
@@ -92,8 +93,9 @@ def projection(spec: ProjectionRequest, models: ModelCache) -> JobRun:
         settings = ProjectionSettings(steps=spec.steps, w_plus=spec.space == "w+", seed=spec.seed,
                                       class_idx=spec.args.class_idx, w_noise_factor=spec.w_noise,
                                       optimize_noise=False)
-        projector = Projector(G, aligned.pixels, settings)
-    except (ImageLoadError, ProjectionError) as e:
+        make_distance, kind = choose_distance(spec.distance, spec.args.model, G)
+        projector = Projector(G, aligned.pixels, settings, make_distance)
+    except (ImageLoadError, ProjectionError, NoDiscriminator) as e:
         raise JobFailed(f"Projection: {e}") from None
     every = max(1, int(spec.preview_every))
     target = np.ascontiguousarray(aligned.pixels if aligned.pixels.shape[2] == 3 else np.repeat(aligned.pixels, 3, 2))
@@ -110,7 +112,7 @@ def projection(spec: ProjectionRequest, models: ModelCache) -> JobRun:
     return ProjectionResult(w=projector.ws(), image=projector.preview(), target=target,
                             crop_box=aligned.crop_box, source_size=aligned.source_size,
                             distances=np.asarray(projector.distances, dtype=np.float64), psnr=float(projector.psnr()),
-                            space=spec.space)
+                            space=spec.space, distance=kind)
 
 
 # --- Seed grid -----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -124,7 +125,9 @@ def target_tensor(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
 class Projector:
     """Optimises W (or W+) of G so that G reproduces `target` (uint8 [res, res, channels])."""
 
-    def __init__(self, G: nn.Module, target: np.ndarray, settings: ProjectionSettings = ProjectionSettings()) -> None:
+    def __init__(self, G: nn.Module, target: np.ndarray, settings: ProjectionSettings = ProjectionSettings(),
+                 distance: Callable[[torch.Tensor], Callable[[torch.Tensor], torch.Tensor]] = PixelDistance) -> None:
+        """`distance(target)` gives the function minimised (per image [N]); the pixel distance by default."""
         res, channels = int(G.img_resolution), int(G.img_channels)
         if target.dtype != np.uint8 or target.shape != (res, res, channels):
             raise ProjectionError(f"the target must be uint8 [{res}, {res}, {channels}] for this model "
@@ -136,7 +139,7 @@ class Projector:
         self.device = G.mapping.w_avg.device
         self.c = self._class_vector(settings.class_idx)
         self.target = target_tensor(target, self.device)
-        self.distance = PixelDistance(self.target)
+        self.distance = distance(self.target)
         self.w_std = w_spread(G, settings.w_std_samples, settings.seed, self.c)
         self.rng = torch.Generator().manual_seed(settings.seed)
 
