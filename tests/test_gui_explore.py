@@ -43,6 +43,9 @@ def explore_session(xdisplay, tmp_path_factory):
         {"frames": 2}, {"dump": d("moved")}, {"save_gui": str(tmp / "directions.png")},
         {"click": "Save set"}, {"frames": 1},
         {"click": "Reset##directions"}, {"wait": "frame"}, {"dump": d("reset")},
+        {"set": "explore.directions.sweep_amplitude", "value": 4.0},
+        {"set": "explore.directions.sweep_period", "value": 2.0}, {"click": "Sweep##directions"},
+        {"frames": 40}, {"dump": d("sweeping")}, {"click": "Sweep##directions"}, {"wait": "frame"},
         {"click": "Directions"},
         {"click": "Projection"}, {"set": "explore.projection.image_path", "value": str(target)},
         {"set": "explore.projection.steps", "value": 40},
@@ -149,3 +152,10 @@ def test_inspect_shows_the_values_under_the_cursor(explore_session):
     shown = np.clip(np.asarray(inspect["values"]) * 127.5 + 128, 0, 255)   # the display convention
     assert len(inspect["values"]) == 3 and np.abs(shown - image[y, x]).max() <= 1
     assert state["torch_imported"] is False
+
+
+def test_sweeping_a_direction_moves_the_frame(explore_session):
+    tmp = explore_session
+    state = _state(tmp, "sweeping")
+    assert state["explore"]["directions"]["sweeping"] is True
+    assert np.abs(_image(tmp, "sweeping") - _image(tmp, "reset")).mean() > 0.5
