@@ -42,7 +42,7 @@ def explore_session(xdisplay, tmp_path_factory):
         {"click": "##dir0", "at": [0.6, 0.5]}, {"click": "##dir2", "at": [0.2, 0.5]}, {"wait": "frame"},
         {"frames": 2}, {"dump": d("moved")}, {"save_gui": str(tmp / "directions.png")},
         {"click": "Save set"}, {"frames": 1},
-        {"click": "Reset##directions"}, {"wait": "frame"}, {"dump": d("reset")},
+        {"click": "Reset##Directions"}, {"wait": "frame"}, {"dump": d("reset")},
         {"set": "explore.directions.sweep_amplitude", "value": 4.0},
         {"set": "explore.directions.sweep_period", "value": 2.0}, {"click": "Sweep##directions"},
         {"frames": 40}, {"dump": d("sweeping")}, {"click": "Sweep##directions"}, {"wait": "frame"},
@@ -50,7 +50,7 @@ def explore_session(xdisplay, tmp_path_factory):
         {"click": "Projection"}, {"set": "explore.projection.image_path", "value": str(target)},
         {"set": "explore.projection.steps", "value": 40},
         {"click": "Project##projection"},
-        {"wait": "value", "path": "explore.projection.state.previews", "at_least": 3, "timeout": JOB_TIMEOUT},
+        {"wait": "value", "path": "explore.projection.drawn.previews", "at_least": 3, "timeout": JOB_TIMEOUT},
         {"frames": 2}, {"dump": d("projecting")}, {"save_gui": str(tmp / "projection.png")},
         {"wait": "explore", "timeout": JOB_TIMEOUT}, {"wait": "frame"}, {"frames": 2}, {"dump": d("projected")},
         {"click": "Projection"},
@@ -68,9 +68,16 @@ def explore_session(xdisplay, tmp_path_factory):
         {"click": "Inspect pixels"}, {"click": "Inspect pixels under the cursor"},
         {"click": "##image", "at": [0.5, 0.5]}, {"frames": 3}, {"wait": "explore", "timeout": JOB_TIMEOUT},
         {"frames": 3}, {"dump": d("inspect")}, {"save_gui": str(tmp / "inspect.png")},
+        {"click": "Inspect pixels"}, {"click": "Directions"}, {"click": "##dir1", "at": [0.8, 0.5]},
+        {"wait": "frame"}, {"dump": d("before_quit")},
         {"quit": 0},
     ]
     proc = run_gui([str(DEMO)], tmp, steps, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # The next start restores the session: the same set, sliders and frame.
+    again = [{"wait": "frame"}, {"wait": "explore", "timeout": JOB_TIMEOUT}, {"frames": 3}, {"wait": "frame"},
+             {"dump": d("restored")}, {"quit": 0}]
+    proc = run_gui([str(DEMO)], tmp, again, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp
 
@@ -159,3 +166,26 @@ def test_sweeping_a_direction_moves_the_frame(explore_session):
     state = _state(tmp, "sweeping")
     assert state["explore"]["directions"]["sweeping"] is True
     assert np.abs(_image(tmp, "sweeping") - _image(tmp, "reset")).mean() > 0.5
+
+
+def test_directions_come_back_with_the_session(explore_session):
+    tmp = explore_session
+    before = _state(tmp, "before_quit")["explore"]["directions"]
+    after = _state(tmp, "restored")["explore"]["directions"]
+    assert before["strengths"][1] > 0 and after["strengths"] == before["strengths"]
+    assert after["count"] == 10 and after["method"] == "ganspace" and after["error"] is None
+    assert np.array_equal(_image(tmp, "restored"), _image(tmp, "before_quit"))
+
+
+def test_a_saved_frames_directions_become_the_sliders():
+    from renderer.directions import SEFA, DirectionMove, DirectionSource
+    from renderer.protocol import RenderArgs
+    from viz.frame_state import settings_from_args
+    from viz.state import Settings
+
+    sefa = DirectionSource(method=SEFA, row_range="fine")
+    args = RenderArgs(model="m.pkl", directions=(DirectionMove(sefa, 2, 1.5), DirectionMove(sefa, 0, -0.5)),
+                      direction_rows="custom", direction_custom_rows=(3, 4))
+    d = settings_from_args(args, Settings()).directions
+    assert d.source == sefa and d.strengths == (-0.5, 0.0, 1.5) and d.rows == "custom" and d.custom_rows == "3, 4"
+    assert settings_from_args(RenderArgs(model="m.pkl"), Settings(directions=d)).directions.strengths == (0.0,) * 3

@@ -17,18 +17,18 @@ from renderer.directions import (FILE, GANSPACE, METHODS, ROW_RANGES, SEFA, Dire
                                  DirectionSource, Directions, save_directions)
 from renderer.protocol import DirectionsRequest, RenderArgs
 from viz.capture_widget import next_free
+from viz.state import DirectionsState
 
 SHOWN = 10                    # directions listed with a slider
 SPREADS = 3.0                 # GANSpace slider range: +- this many standard deviations of W along the direction
 UNIT_RANGE = 10.0             # SeFa and file directions: +- this many W units
 METHOD_LABELS = {GANSPACE: "GANSpace (PCA of W)", SEFA: "SeFa (style affines)", FILE: "File (.npy)"}
 COMPUTE_LABEL = "Compute directions"
-RESET_LABEL = "Reset##directions"
 
 
 @dataclass
-class DirectionsState:
-    """What the section holds (for scripted tests and the state dump)."""
+class DirectionsDrawn:
+    """What the section showed in its last frame (for scripted tests and the state dump)."""
     method: str = ""
     count: int = 0
     explained: list[float] = field(default_factory=list)
@@ -58,13 +58,43 @@ class DirectionsWidget:
         self.sweep_amplitude = 0.0
         self.sweep_period = 4.0
         self._sweep_phase = 0.0
-        self.state = DirectionsState()
+        self.drawn = DirectionsDrawn()
+
+    # Settings -----------------------------------------------------------------------------
+
+    def state(self) -> DirectionsState:
+        return DirectionsState(method=self.method, num_samples=int(self.num_samples), sefa_rows=self.sefa_rows,
+                               file_path=self.file_path, source=self.source,
+                               strengths=tuple(float(x) for x in self.strengths), rows=self.rows,
+                               custom_rows=self.custom_rows, sweep=self.sweep_on, sweep_index=int(self.sweep_index),
+                               sweep_amplitude=float(self.sweep_amplitude), sweep_period=float(self.sweep_period),
+                               sweep_phase=float(self._sweep_phase))
+
+    def restore(self, state: DirectionsState) -> None:
+        self.method = state.method if state.method in METHODS else GANSPACE
+        self.num_samples = max(16, state.num_samples)
+        self.sefa_rows = state.sefa_rows if state.sefa_rows in ROW_RANGES and state.sefa_rows != "custom" else "all"
+        self.file_path, self.custom_rows = state.file_path, state.custom_rows
+        self.rows = state.rows if state.rows in ROW_RANGES else "all"
+        if state.source != self.source:
+            self.directions = None           # fetched again from the worker (Settings hold no vectors)
+        self.source, self.strengths = state.source, list(state.strengths)
+        self.sweep_on, self.sweep_index = state.sweep, max(0, state.sweep_index)
+        self.sweep_amplitude, self.sweep_period = state.sweep_amplitude, max(0.1, state.sweep_period)
+        self._sweep_phase = min(max(state.sweep_phase, 0.0), 1.0)
+
+    def reset(self) -> None:
+        """Sliders back to 0, rows to all, no sweep; the computed set stays."""
+        self.restore(DirectionsState(method=self.method, num_samples=self.num_samples, sefa_rows=self.sefa_rows,
+                                     file_path=self.file_path, source=self.source,
+                                     strengths=tuple(0.0 for _ in self.strengths)))
 
     # What the frame gets ------------------------------------------------------------------
 
     @property
     def ready(self) -> bool:
-        return self.directions is not None and self.model == self.viz.args.model
+        """The sliders' directions are known (computed or fetched for the model on screen)."""
+        return self.directions is not None and self.source is not None and len(self.strengths) == self.directions.count
 
     def custom_row_list(self) -> tuple[int, ...]:
         rows = []
@@ -74,7 +104,7 @@ class DirectionsWidget:
         return tuple(sorted(set(rows)))
 
     def contribute(self, args: RenderArgs) -> RenderArgs:
-        if not self.ready:
+        if self.source is None:
             return args
         moves = tuple(DirectionMove(self.source, i, float(s)) for i, s in enumerate(self.strengths) if s != 0)
         custom = self.custom_row_list() if self.rows == "custom" else ()
@@ -82,7 +112,7 @@ class DirectionsWidget:
 
     @property
     def sweep(self) -> DirectionSweep:
-        if not self.ready or not self.sweep_on or not 0 <= self.sweep_index < len(self.strengths):
+        if self.source is None or not self.sweep_on or not 0 <= self.sweep_index < len(self.strengths):
             return DirectionSweep()
         return DirectionSweep(source=self.source, index=self.sweep_index, centre=self.strengths[self.sweep_index],
                               amplitude=self.sweep_amplitude, period=self.sweep_period, phase=self._sweep_phase,
@@ -103,12 +133,18 @@ class DirectionsWidget:
             return DirectionSource(method=SEFA, row_range=self.sefa_rows)
         return DirectionSource(method=FILE, path=str(Path(self.file_path.strip()).expanduser()))
 
-    def compute(self, args: RenderArgs) -> None:
+    def compute(self, args: RenderArgs, source: DirectionSource | None = None) -> None:
+        """Ask the worker for a set of directions (the one chosen in the section, or `source`)."""
         if self.job is not None:
             return
-        self.state.error = None
-        self.job = self.viz.client.submit(DirectionsRequest(args.replace(directions=()), self.wanted_source(),
+        self.drawn.error = None
+        self.job = self.viz.client.submit(DirectionsRequest(args.replace(directions=()), source or self.wanted_source(),
                                                             count=SHOWN))
+
+    def _fetch(self, args: RenderArgs) -> None:
+        """The restored (or carried-over) set's directions for the model on screen."""
+        if self.source is not None and args.model:
+            self.compute(args, self.source)
 
     @property
     def busy(self) -> bool:
@@ -123,16 +159,20 @@ class DirectionsWidget:
         if job is None or not job.done:
             return
         self.job = None
+        self.model = job.spec.args.model
         if job.error:
-            self.state.error = f"Directions: {job.error}"
-            self.viz.note(self.state.error)
+            self.drawn.error = f"Directions: {job.error}"
+            self.viz.note(self.drawn.error)
             return
         if job.cancelled or job.value is None:
             return
-        self.directions, self.source, self.model = job.value, job.spec.source, job.spec.args.model
-        self.strengths = [0.0] * job.value.count
-        self.sweep_index = min(self.sweep_index, job.value.count - 1)
-        self.viz.note(f"{job.value.count} directions: {job.spec.source.label()}")
+        count = job.value.count
+        kept = self.strengths if job.spec.source == self.source else []
+        self.directions, self.source = job.value, job.spec.source
+        self.strengths = (list(kept) + [0.0] * count)[:count]
+        self.sweep_index = min(self.sweep_index, count - 1)
+        self.viz.automatic_change()
+        self.viz.note(f"{count} directions: {job.spec.source.label()}")
 
     # Files --------------------------------------------------------------------------------
 
@@ -158,7 +198,7 @@ class DirectionsWidget:
         except (OSError, ValueError, DirectionFileError) as e:
             self.viz.note(f"could not save the directions to {path}: {e}")
             return None
-        self.state.last_saved = str(path)
+        self.drawn.last_saved = str(path)
         self.viz.note(f"saved {path}")
         return path
 
@@ -166,9 +206,14 @@ class DirectionsWidget:
 
     def __call__(self, show: bool) -> None:
         self._poll()
-        if self.sweep_on and self.ready and self.sweep_period > 0:
-            self._sweep_phase = (self._sweep_phase + self.viz.frame_dt / self.sweep_period) % 1.0
-        st = self.state
+        viz = self.viz
+        stale = self.directions is None or self.model != viz.args.model
+        if self.source is not None and stale and self.job is None and viz.args.model and viz.model_info.family:
+            self.model = viz.args.model          # asked once per model
+            viz.defer(self._fetch)
+        if self.sweep.sweeps:
+            self._sweep_phase = self.sweep.advanced(viz.frame_dt).phase
+        st = self.drawn
         st.method = self.directions.method if self.directions is not None else ""
         st.count = self.directions.count if self.directions is not None else 0
         st.explained = [float(x) for x in self.directions.explained] if self.directions is not None else []
@@ -209,11 +254,11 @@ class DirectionsWidget:
         if self.job is not None:
             imgui.same_line()
             imgui.progress_bar(self.job.progress, imgui.ImVec2(-1, 0), "computing ...")
-        if self.state.error:
-            imgui.text_wrapped(self.state.error)
+        if self.drawn.error:
+            imgui.text_wrapped(self.drawn.error)
         if not self.ready:
-            if self.directions is not None:
-                imgui.text_disabled("(these directions belong to another model: compute them again)")
+            if self.source is not None:
+                imgui.text_disabled(f"{self.source.label()}: fetching the directions of this model ...")
             return
         self._draw_sliders()
         self._draw_rows()
@@ -241,8 +286,6 @@ class DirectionsWidget:
             imgui_utils.items.record(f"##dir{i}")
             if changed:
                 self.strengths[i] = float(value)
-        if button(RESET_LABEL, self.viz.layout.button_width):
-            self.strengths = [0.0] * d.count
 
     def _draw_rows(self) -> None:
         rows = list(ROW_RANGES)

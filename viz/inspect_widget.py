@@ -18,7 +18,7 @@ ENABLE_LABEL = "Inspect pixels under the cursor"
 
 
 @dataclass
-class InspectState:
+class InspectDrawn:
     """What the loupe shows (for scripted tests and the state dump)."""
     enabled: bool = False
     pixel: list[int] | None = None
@@ -37,7 +37,10 @@ class InspectWidget:
         self.job = None
         self.values: PixelValues | None = None
         self._asked: tuple | None = None       # (args, x, y) of the probe running or answered
-        self.state = InspectState()
+        self.drawn = InspectDrawn()
+
+    def reset(self) -> None:
+        self.enabled, self.magnification = False, 8
 
     @property
     def busy(self) -> bool:
@@ -66,9 +69,9 @@ class InspectWidget:
         if job is not None and job.done:
             self.job = None
             if job.error:
-                self.state.error = job.error
+                self.drawn.error = job.error
             elif isinstance(job.value, PixelValues):
-                self.values, self.state.error = job.value, None
+                self.values, self.drawn.error = job.value, None
         args = self.viz.image_args
         if pixel is None or args is None or self.job is not None:
             return
@@ -78,7 +81,7 @@ class InspectWidget:
             self.job = self.viz.client.submit(PixelProbeRequest(args, pixel[0], pixel[1]))
 
     def _update_state(self, pixel: tuple[int, int] | None) -> None:
-        st, v = self.state, self.values
+        st, v = self.drawn, self.values
         st.enabled = self.enabled
         st.pixel = list(pixel) if pixel is not None else st.pixel
         st.part = v.part if v is not None else None
@@ -97,8 +100,8 @@ class InspectWidget:
             _, self.enabled = checkbox(ENABLE_LABEL, self.enabled)
             with imgui_utils.item_width(self.viz.layout.small_input_width * 2):
                 _, self.magnification = imgui.slider_int("Loupe zoom", self.magnification, 2, 32)
-            if self.state.error:
-                imgui.text_wrapped(self.state.error)
+            if self.drawn.error:
+                imgui.text_wrapped(self.drawn.error)
         if pixel is not None:
             self._draw_loupe(pixel)
 

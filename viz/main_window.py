@@ -276,7 +276,8 @@ class Visualizer(ImguiWindow):
         return Settings(model=self.model.state(), latent=self.latent.state(), stylemix=self.stylemix.state(),
                         trunc_noise=self.trunc_noise.state(), equivariance=self.equivariance.state(),
                         layer=self.layer.state(), analysis=self.analysis.state(), capture=self.capture.state(),
-                        clip=self.clip.state(), performance=self.performance.state())
+                        clip=self.clip.state(), performance=self.performance.state(),
+                        directions=self.explore.directions.state())
 
     def restore_settings(self, settings: Settings) -> None:
         self.model.restore(settings.model)
@@ -289,6 +290,7 @@ class Visualizer(ImguiWindow):
         self.capture.restore(settings.capture)
         self.clip.restore(settings.clip)
         self.performance.restore(settings.performance)
+        self.explore.directions.restore(settings.directions)
 
     def undo(self) -> None:
         target = self.history.undo(self.settings())

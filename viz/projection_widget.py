@@ -22,12 +22,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".ti
 PREVIEW_SIZE = 160            # px at scale 1: the target and the current W's image, side by side
 PLOT_HEIGHT = 120
 PREVIEW_EVERY = 5             # steps between previews
+DEFAULT_STEPS = 300
 START_LABEL = "Project##projection"
 CANCEL_LABEL = "Cancel##projection"
 
 
 @dataclass
-class ProjectionState:
+class ProjectionDrawn:
     """What the section shows (for scripted tests and the state dump)."""
     running: bool = False
     step: int = 0
@@ -46,7 +47,7 @@ class ProjectionWidget:
         self.viz = viz
         self.image_path = ""
         self.space = "w"
-        self.steps = 300
+        self.steps = DEFAULT_STEPS
         self.job = None
         self.preview: ProjectionPreview | None = None
         self.target: np.ndarray | None = None
@@ -56,7 +57,11 @@ class ProjectionWidget:
         self._target = Texture()
         self._current = Texture()
         self._shown: tuple[object, object] = (None, None)
-        self.state = ProjectionState()
+        self.drawn = ProjectionDrawn()
+
+    def reset(self) -> None:
+        """The image, space and steps back to their defaults (a running projection goes on)."""
+        self.image_path, self.space, self.steps = "", "w", DEFAULT_STEPS
 
     @staticmethod
     def takes(path: str) -> bool:
@@ -74,7 +79,7 @@ class ProjectionWidget:
         if self.job is not None or not self.image_path.strip():
             return
         self.preview, self.result, self.distances, self.target, self.crop_box = None, None, [], None, None
-        self.state = ProjectionState(running=True, total=self.steps)
+        self.drawn = ProjectionDrawn(running=True, total=self.steps)
         spec = ProjectionRequest(args.replace(directions=(), w_file=None),
                                  str(Path(self.image_path.strip()).expanduser()), space=self.space,
                                  steps=int(self.steps), preview_every=PREVIEW_EVERY)
@@ -93,16 +98,16 @@ class ProjectionWidget:
                 self.preview = output
                 if output.target is not None:
                     self.target, self.crop_box = output.target, output.crop_box
-                    self.state.crop_box = list(output.crop_box)
+                    self.drawn.crop_box = list(output.crop_box)
                 self.distances.append((output.step, output.distance))
-                self.state.step, self.state.distance = output.step, float(output.distance)
-                self.state.previews += 1
+                self.drawn.step, self.drawn.distance = output.step, float(output.distance)
+                self.drawn.previews += 1
         if not job.done:
             return
         self.job = None
-        self.state.running = False
+        self.drawn.running = False
         if job.error:
-            self.state.error = job.error
+            self.drawn.error = job.error
             self.viz.note(f"Projection: {job.error}")
         elif job.cancelled:
             self.viz.note("Projection cancelled")
@@ -112,8 +117,8 @@ class ProjectionWidget:
     def _keep(self, result: ProjectionResult) -> None:
         """Write the W file (atomically) and show it."""
         self.result = result
-        self.state.psnr, self.state.crop_box = float(result.psnr), list(result.crop_box)
-        self.state.distance = result.distance
+        self.drawn.psnr, self.drawn.crop_box = float(result.psnr), list(result.crop_box)
+        self.drawn.distance = result.distance
         directory = Path(self.viz.options.capture_dir).expanduser()
         path = next_free(directory, f"projected-{Path(self.image_path).stem or 'image'}", ".npy")
         buffer = io.BytesIO()
@@ -122,10 +127,10 @@ class ProjectionWidget:
             directory.mkdir(parents=True, exist_ok=True)
             write_atomic(path, buffer.getvalue())
         except OSError as e:
-            self.state.error = f"could not write the W file {path}: {e}"
-            self.viz.note(self.state.error)
+            self.drawn.error = f"could not write the W file {path}: {e}"
+            self.viz.note(self.drawn.error)
             return
-        self.state.w_file = str(path)
+        self.drawn.w_file = str(path)
         self.viz.latent.w_file = str(path)
         self.viz.note(f"projected W saved to {path} ({result.psnr:.1f} dB) and shown")
 
@@ -164,9 +169,9 @@ class ProjectionWidget:
             imgui.same_line()
             if button(CANCEL_LABEL, lay.button_width):
                 self.cancel()
-            imgui.progress_bar(self.job.progress, imgui.ImVec2(-1, 0), f"step {self.state.step} of {self.state.total}")
-        if self.state.error:
-            imgui.text_wrapped(self.state.error)
+            imgui.progress_bar(self.job.progress, imgui.ImVec2(-1, 0), f"step {self.drawn.step} of {self.drawn.total}")
+        if self.drawn.error:
+            imgui.text_wrapped(self.drawn.error)
         self._draw_images()
         self._draw_curve()
 

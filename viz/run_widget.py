@@ -20,7 +20,7 @@ COMPARE_LABEL = "Compare A/B"
 
 
 @dataclass
-class RunState:
+class RunDrawn:
     """What the section shows (for scripted tests and the state dump)."""
     snapshots: int = 0
     kimg: list[float | None] = field(default_factory=list)
@@ -44,7 +44,10 @@ class RunWidget:
         self._snapshot_texture = Texture()
         self._ab_textures = (Texture(), Texture(), Texture())
         self._uploaded: tuple[object, object] = (None, None)
-        self.state = RunState()
+        self.drawn = RunDrawn()
+
+    def reset(self) -> None:
+        self.run_dir = self.model_b = ""
 
     @property
     def busy(self) -> bool:
@@ -71,17 +74,17 @@ class RunWidget:
             self.snapshots += [o for o in self.run_job.take_outputs() if isinstance(o, RunSnapshot)]
             if self.run_job.done:
                 if self.run_job.error:
-                    self.state.error = self.run_job.error
+                    self.drawn.error = self.run_job.error
                     self.viz.note(f"Run over time: {self.run_job.error}")
                 self.run_job = None
         if self.compare_job is not None and self.compare_job.done:
             job, self.compare_job = self.compare_job, None
             if job.error:
-                self.state.error = job.error
+                self.drawn.error = job.error
                 self.viz.note(f"A/B: {job.error}")
             elif isinstance(job.value, Comparison):
                 self.comparison = job.value
-        st = self.state
+        st = self.drawn
         st.snapshots, st.kimg = len(self.snapshots), [s.kimg for s in self.snapshots]
         st.compared = self.comparison is not None
         st.max_difference = self.comparison.max_difference if self.comparison is not None else None
@@ -117,8 +120,8 @@ class RunWidget:
             if button(COMPARE_LABEL, lay.button_width, enabled=loaded and bool(self.model_b.strip())):
                 viz.defer(self.compare)
         self._draw_comparison()
-        if self.state.error:
-            imgui.text_wrapped(self.state.error)
+        if self.drawn.error:
+            imgui.text_wrapped(self.drawn.error)
 
     def _draw_snapshot(self) -> None:
         if not self.snapshots:

@@ -345,7 +345,7 @@ class ScriptRunner:
             "torch_imported": "torch" in sys.modules,
             "renderer_pid": getattr(viz.client, "pid", None),
             "analysis": dataclasses.asdict(viz.analysis.drawn),
-            "explore": {name: dataclasses.asdict(w.state) for name, w in viz.explore.widgets.items()},
+            "explore": {name: dataclasses.asdict(w.drawn) for name, w in viz.explore.widgets.items()},
             "equivariance_readout": viz.equivariance.readout.values,
             "equivariance_error": viz.equivariance.readout.error,
             "equivariance_readout_stale": viz.equivariance.readout.drawn_stale,

@@ -21,7 +21,7 @@ MODES = ("seeds", "direction")
 
 
 @dataclass
-class SeedGridState:
+class SeedGridDrawn:
     """What the section shows (for scripted tests and the state dump)."""
     cells: int = 0
     total: int = 0
@@ -34,18 +34,17 @@ class SeedGridState:
 class SeedGridWidget:
     def __init__(self, viz) -> None:
         self.viz = viz
-        self.columns = 4
-        self.rows = 3
-        self.mode = "seeds"
-        self.direction_index = 0
-        self.step = 1.0               # W units between cells (direction mode)
+        self.reset()                  # columns x rows; mode; direction and its step (W units between cells)
         self.job = None
         self.spec: SeedGridRequest | None = None
         self.cells: dict[int, GridCell] = {}
         self._mosaic: np.ndarray | None = None
         self._texture = Texture()
         self._dirty = False
-        self.state = SeedGridState()
+        self.drawn = SeedGridDrawn()
+
+    def reset(self) -> None:
+        self.columns, self.rows, self.mode, self.direction_index, self.step = 4, 3, "seeds", 0, 1.0
 
     @property
     def busy(self) -> bool:
@@ -59,7 +58,7 @@ class SeedGridWidget:
         if self.mode == "direction":
             d = self.viz.explore.directions
             if not d.ready:
-                self.state.error = "Compute directions first (Directions section)."
+                self.drawn.error = "Compute directions first (Directions section)."
                 return
             index = min(self.direction_index, len(d.strengths) - 1)
             direction = DirectionMove(d.source, index, d.strengths[index])
@@ -67,7 +66,7 @@ class SeedGridWidget:
                                     y=round(latent.y), direction=direction, step=float(self.step),
                                     cell_size=CELL_PIXELS)
         self.cells, self._mosaic = {}, None
-        self.state = SeedGridState(total=self.columns * self.rows, mode=self.mode)
+        self.drawn = SeedGridDrawn(total=self.columns * self.rows, mode=self.mode)
         self.job = self.viz.client.submit(self.spec)
 
     def cancel(self) -> None:
@@ -84,7 +83,7 @@ class SeedGridWidget:
         if job.done:
             self.job = None
             if job.error:
-                self.state.error = job.error
+                self.drawn.error = job.error
                 self.viz.note(f"Seed grid: {job.error}")
 
     def _place(self, cell: GridCell) -> None:
@@ -94,15 +93,15 @@ class SeedGridWidget:
         self._mosaic[cell.row * h:(cell.row + 1) * h, cell.column * w:(cell.column + 1) * w] = cell.image
         self.cells[cell.index] = cell
         self._dirty = True
-        self.state.cells = len(self.cells)
-        self.state.seeds = [self.cells[i].seed if i in self.cells else None for i in range(self.state.total)]
+        self.drawn.cells = len(self.cells)
+        self.drawn.seeds = [self.cells[i].seed if i in self.cells else None for i in range(self.drawn.total)]
 
     def jump(self, index: int) -> None:
         """Make cell `index` the current latent (its seed, or its direction strength)."""
         cell = self.cells.get(index)
         if cell is None:
             return
-        self.state.clicked = index
+        self.drawn.clicked = index
         if cell.position is not None:
             self.viz.latent.x, self.viz.latent.y = float(cell.position[0]), float(cell.position[1])
             self.viz.latent.w_file = None
@@ -141,9 +140,9 @@ class SeedGridWidget:
                 viz.defer(self.start)
         if self.job is not None:
             imgui.same_line()
-            imgui.progress_bar(self.job.progress, imgui.ImVec2(-1, 0), f"{self.state.cells} of {self.state.total}")
-        if self.state.error:
-            imgui.text_wrapped(self.state.error)
+            imgui.progress_bar(self.job.progress, imgui.ImVec2(-1, 0), f"{self.drawn.cells} of {self.drawn.total}")
+        if self.drawn.error:
+            imgui.text_wrapped(self.drawn.error)
         self._draw_grid()
 
     def _draw_grid(self) -> None:
