@@ -50,12 +50,19 @@ def demo():
     return load_generator(DEMO)
 
 
+_frames: dict = {}
+
+
 def _frame(client: RenderClient, args: RenderArgs):
+    """The frame of `args` (the client sends args equal to the last ones only once: keep what came back)."""
+    if args in _frames:
+        return _frames[args]
     client.set_args(args)
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         result = client.get_result()
         if result is not None and result.args == args:
+            _frames[args] = result
             return result
         time.sleep(0.005)
     raise AssertionError("no frame")
