@@ -359,3 +359,28 @@ def test_project_command_takes_the_discriminator_distance(client, args, run_with
     assert project_main([str(DEMO), str(target), "--out", str(out), "--steps", "2", "--distance",
                          "discriminator"]) == 1
     assert "no training-state.pt" in capsys.readouterr().err
+
+
+def test_exploration_requests_and_results_travel_over_the_remote_link(client, args):
+    from renderer.protocol import (DirectionsRequest, JobDone, JobProgress, JobRequest, PixelProbeRequest,
+                                   RunTimeline)
+    from renderer.remote.messages import MESSAGES
+
+    moved = args.replace(directions=(DirectionMove(GANSPACE, 1, 2.5),), direction_rows="coarse")
+    requests = [DirectionsRequest(moved, DirectionSource(method=SEFA, rows=(1, 2))),
+                ProjectionRequest(moved, "photo.png", space="w+", steps=9, distance="pixels"),
+                SeedGridRequest(moved, columns=2, rows=2, direction=DirectionMove(GANSPACE, 0, 1.0), step=0.5),
+                RunTimelineRequest(moved, "runs/00001"), CompareRequest(moved, "b.pkl"), PixelProbeRequest(moved, 3, 4)]
+    for i, request in enumerate(requests):
+        assert MESSAGES.decode(MESSAGES.encode(JobRequest(i, request))).spec == request
+    directions = _run(client, DirectionsRequest(args, GANSPACE, count=3)).value
+    grid = _run(client, SeedGridRequest(args, columns=2, rows=1, cell_size=16)).take_outputs()
+    probe = _run(client, PixelProbeRequest(args, 1, 2)).value
+    back = MESSAGES.decode(MESSAGES.encode(JobDone(1, value=directions))).value
+    assert np.array_equal(back.vectors, directions.vectors) and np.array_equal(back.explained, directions.explained)
+    cell = MESSAGES.decode(MESSAGES.encode(JobProgress(2, 1, 2, output=grid[1]))).output
+    assert cell.position == grid[1].position and np.array_equal(cell.image, grid[1].image)
+    assert np.array_equal(MESSAGES.decode(MESSAGES.encode(JobDone(3, value=probe))).value.values, probe.values)
+    snapshot = RunSnapshot(0, "s.pkl", 4.0, (("fid", 3.5),), None, "could not load")
+    timeline = MESSAGES.decode(MESSAGES.encode(JobDone(4, value=RunTimeline("runs/1", (snapshot,))))).value
+    assert timeline.snapshots[0].metrics == (("fid", 3.5),) and timeline.snapshots[0].image is None

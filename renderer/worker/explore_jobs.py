@@ -160,7 +160,7 @@ def seed_grid(spec: SeedGridRequest, models: ModelCache) -> JobRun:
                         seed=None if position is None else seed_from_cell(*position), strength=strength,
                         image=np.ascontiguousarray(thumbnail(result.image, spec.cell_size)))
         yield Step(index + 1, total, cell)
-    return total
+    return None                                # the cells were the outputs
 
 
 # --- A training run over time --------------------------------------------------------------------
