@@ -9,6 +9,7 @@
     python visualizer.py spectrum SOURCE [SOURCE ...] [--num N] [--layers]                average / per-layer spectra
     python visualizer.py serve [MODEL] [--root DIR] [--port P]                           render for a GUI elsewhere
     python visualizer.py --connect HOST:PORT [MODEL]                                      the GUI, rendering there
+    python visualizer.py project MODEL IMAGE --out W.npy [--steps N] [--w-plus]           a real image -> W
 
 The GUI process never imports torch; headless subcommands run the same renderer in this process.
 """
@@ -44,8 +45,12 @@ def _subcommands() -> dict[str, Callable[[list[str]], int]]:
         from renderer.worker.serve import serve_main
         return serve_main(argv)
 
+    def project(argv: list[str]) -> int:
+        from renderer.worker.cli_project import project_main
+        return project_main(argv)
+
     return {"info": info, "convert": convert, "render": render, "equivariance": equivariance, "spectrum": spectrum,
-            "serve": serve}
+            "serve": serve, "project": project}
 
 
 def main(argv: list[str]) -> int:

@@ -1,5 +1,5 @@
 """How the GUI's animations move, as pure functions of time: the latent walk, the style-mix seed walk,
-and the input's translation and rotation. The widgets animate with them frame by frame, and a clip
+the input's translation and rotation, and the sweep along a latent direction. The widgets animate with them frame by frame, and a clip
 export evaluates the same motion at each frame's time, so a clip shows exactly what the GUI showed.
 
 Torch-free (part of the contract): t is in seconds from the state described.
@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, replace
 
 from renderer.conventions import round_translation
+from renderer.directions import DirectionSource
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,34 @@ class TransformMotion:
 
 
 @dataclass(frozen=True)
+class DirectionSweep:
+    """Direction `index` of a direction set swept around
+    `centre` W units: centre + amplitude * sin(2 pi (phase + t / period)). The move's other settings
+    (rows) are the frame's."""
+    source: DirectionSource | None = None  # None: no sweep
+    index: int = 0
+    centre: float = 0.0
+    amplitude: float = 0.0
+    period: float = 4.0                    # seconds per back-and-forth
+    phase: float = 0.0                     # fraction of a period already travelled
+    anim: bool = False
+
+    @property
+    def sweeps(self) -> bool:
+        return self.anim and self.source is not None and self.amplitude != 0 and self.period > 0
+
+    def strength_at(self, t: float) -> float:
+        if not self.sweeps:
+            return self.centre
+        return self.centre + self.amplitude * math.sin(2 * math.pi * (self.phase + t / self.period))
+
+    def advanced(self, dt: float) -> "DirectionSweep":
+        if not self.sweeps:
+            return self
+        return replace(self, phase=(self.phase + dt / self.period) % 1.0)
+
+
+@dataclass(frozen=True)
 class Animation:
     """Everything the GUI animates, from one moment."""
     latent: LatentMotion = LatentMotion()
@@ -103,8 +132,10 @@ class Animation:
     uses_seeds: bool = True                # False: the latent is a W file, which does not move
     mixes: bool = False                    # style mixing is on (some rows come from the mix seed)
     img_resolution: int = 0
+    sweep: DirectionSweep = DirectionSweep()
 
     @property
     def moves(self) -> bool:
         return ((self.latent.anim and self.uses_seeds) or (self.mix.anim and self.mixes)
-                or (self.has_transform and (self.transform.translate_anim or self.transform.rotate_anim)))
+                or (self.has_transform and (self.transform.translate_anim or self.transform.rotate_anim))
+                or self.sweep.sweeps)

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from renderer.directions import moves_from_json
 from renderer.files import write_atomic_group
 from renderer.protocol import ModelInfo, RenderArgs
 
@@ -92,4 +93,7 @@ def args_from_json(source: str | os.PathLike | Mapping[str, Any]) -> RenderArgs:
     state = read_state(source)
     stored = state.get("args", state)
     known = {f.name for f in dataclasses.fields(RenderArgs)}
-    return RenderArgs(**{k: _tuples(v) for k, v in stored.items() if k in known})
+    values = {k: _tuples(v) for k, v in stored.items() if k in known}
+    if "directions" in stored:
+        values["directions"] = moves_from_json(stored["directions"])
+    return RenderArgs(**values)

@@ -19,6 +19,7 @@ import numpy as np
 
 from renderer.animation import Animation
 from renderer.conventions import IDENTITY, Matrix3, WeightedSeeds
+from renderer.directions import DirectionMove, DirectionSource
 
 NOISE_MODES = ("const", "random", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -42,6 +43,9 @@ class RenderArgs:
     class_idx: int | None = None          # conditional models: None = drawn from the seed as the official tools do
     mix_seed: int = 0                     # style mixing: these ws rows come from mix_seed's W
     mix_rows: tuple[int, ...] = ()
+    directions: tuple[DirectionMove, ...] = ()   # moves along latent directions, after the style mix
+    direction_rows: str = "all"           # ws rows they move: renderer.directions.ROW_RANGES
+    direction_custom_rows: tuple[int, ...] = ()  # the rows of "custom"
     trunc_psi: float = 1.0
     trunc_cutoff: int | None = None       # rows truncated; None = all
     noise_mode: str = "const"             # StyleGAN2 only: const / random / none
@@ -204,6 +208,74 @@ class ClipSpec:
     size: int | None = None               # output height in pixels (width follows the aspect); None = native
 
 
+@dataclass(frozen=True)
+class DirectionsRequest:
+    """A set of latent directions of the model in `args` (GANSpace or SeFa computed, or a file checked);
+    the result is a renderer.directions.Directions with the first `count` of them."""
+    args: RenderArgs
+    source: DirectionSource
+    count: int = 16
+
+
+PROJECTION_SPACES = ("w", "w+")
+
+
+@dataclass(frozen=True)
+class ProjectionRequest:
+    """Find the W (one w for every row) or W+ (one per row) from which the model in `args` reproduces
+    the image file at image_path (its centred square, resized to the model's resolution). Progress
+    outputs are ProjectionPreview every `preview_every` steps; the result is a ProjectionResult."""
+    args: RenderArgs
+    image_path: str
+    space: str = "w"
+    steps: int = 300
+    preview_every: int = 10
+    w_noise: float = 0.05                 # exploration noise on w early in the run, times sigma_w
+    seed: int = 0
+    distance: str = "auto"                # "pixels", "discriminator" (D's features + pixels: the model's
+                                          # training run must hold D), or "auto": D where there is one
+
+
+@dataclass(frozen=True)
+class SeedGridRequest:
+    """columns x rows cells rendered with the settings of `args`, one cell per slice, handed out as
+    GridCell outputs. Without `direction`: the latent plane around (x, y), cell (c, r) at
+    (x + c - columns // 2, y + r - rows // 2) (renderer.conventions' seed of a position). With
+    `direction`: its strength stepped by `step` per cell around `direction.strength`, in reading order."""
+    args: RenderArgs
+    columns: int = 4
+    rows: int = 3
+    x: int = 0
+    y: int = 0
+    direction: DirectionMove | None = None
+    step: float = 1.0
+    cell_size: int = 128                  # pixels of a cell's longer side (never more than the frame)
+
+
+@dataclass(frozen=True)
+class RunTimelineRequest:
+    """Each snapshot of the training run directory `run_dir`, oldest first, with the kimg and quality
+    numbers the run logged, rendered with the latent and settings of `args` (RunSnapshot outputs)."""
+    args: RenderArgs
+    run_dir: str
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    """The frame of `args` from args.model and from model_b, and their difference (a Comparison)."""
+    args: RenderArgs
+    model_b: str
+
+
+@dataclass(frozen=True)
+class PixelProbeRequest:
+    """The values under frame pixel (x, y) of the frame of `args`: the layer's channel values there, or,
+    on the spectrum half, the frequency and the power in dB (a PixelValues)."""
+    args: RenderArgs
+    x: int
+    y: int
+
+
 # ---------------------------------------------------------------------------------------------
 # Background jobs: results.
 
@@ -278,9 +350,90 @@ class ClipFrame:
     precision: str = ""
 
 
+@dataclass(frozen=True, eq=False)
+class ProjectionPreview:
+    """The projection's current W and its image (an output of the job, every few steps)."""
+    step: int
+    total: int
+    distance: float                       # the image distance being minimised (lower is closer)
+    image: np.ndarray                     # uint8 H x W x 3: the model's image of the current W
+    w: np.ndarray                         # float32 [num_ws, w_dim]
+    target: np.ndarray | None = None      # the first preview: the aligned image being fitted (uint8 H x W x 3)
+    crop_box: tuple[int, int, int, int] | None = None  # the first preview: where it was cut from the source
+
+
+@dataclass(frozen=True, eq=False)
+class ProjectionResult:
+    w: np.ndarray                         # float32 [num_ws, w_dim]: what `render --w` and the GUI's W file take
+    image: np.ndarray                     # uint8 H x W x 3: the model's image of w (noise 'const')
+    target: np.ndarray                    # uint8 H x W x 3: the aligned image it was fitted to
+    crop_box: tuple[int, int, int, int]   # left, top, right, bottom in the source image's pixels
+    source_size: tuple[int, int]          # width, height of the source image
+    distances: np.ndarray                 # float64 [steps]: the distance after each step
+    psnr: float                           # dB, of `image` against `target`
+    space: str                            # "w" or "w+"
+    distance: str = "pixels"              # the distance minimised: "pixels" or "discriminator"
+
+
+@dataclass(frozen=True, eq=False)
+class GridCell:
+    """One rendered cell of a seed grid (an output of the job)."""
+    index: int                            # reading order: row * columns + column
+    column: int
+    row: int
+    position: tuple[int, int] | None      # latent plane position (seed mode)
+    seed: int | None                      # its seed
+    strength: float | None                # direction mode: the strength of the stepped direction
+    image: np.ndarray                     # uint8 thumbnail
+
+
+@dataclass(frozen=True, eq=False)
+class RunSnapshot:
+    """One snapshot of a training run, rendered (an output of the run-timeline job)."""
+    index: int
+    file: str
+    kimg: float | None
+    metrics: tuple[tuple[str, float], ...]  # the quality numbers the run logged for this snapshot
+    image: np.ndarray | None              # uint8 H x W x 3; None when it could not be rendered
+    error: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class RunTimeline:
+    run_dir: str
+    snapshots: tuple[RunSnapshot, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    image_a: np.ndarray                   # uint8 H x W x 3
+    image_b: np.ndarray
+    difference: np.ndarray                # uint8 H x W x 3: |a - b|, brightest = max_difference
+    max_difference: float                 # in uint8 levels
+    mean_difference: float
+    model_a: str
+    model_b: str
+
+
+@dataclass(frozen=True, eq=False)
+class PixelValues:
+    """What lies under one frame pixel. part "image": the layer pixel (column, row) and its channel
+    values (all channels, before display gain and normalisation). part "spectrum": the frequency
+    (f_x, f_y) in cycles per unit and the power there in dB relative to the spectrum's mean, as shown."""
+    part: str
+    column: int
+    row: int
+    layer: str
+    values: np.ndarray | None = None      # float32 [C]
+    frequency: tuple[float, float] | None = None
+    power_db: float | None = None
+
+
 # The average spectrum's result is renderer.spectra.AverageSpectrum (numpy data the client can
-# save and show without torch).
-JobSpec = Union[LayerAnalysisRequest, FilterRequest, AverageSpectrumRequest, EquivarianceRequest, ClipSpec]
+# save and show without torch); a directions job's is renderer.directions.Directions.
+JobSpec = Union[LayerAnalysisRequest, FilterRequest, AverageSpectrumRequest, EquivarianceRequest, ClipSpec,
+                DirectionsRequest, ProjectionRequest, SeedGridRequest, RunTimelineRequest, CompareRequest,
+                PixelProbeRequest]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,7 +475,7 @@ class JobProgress:
     job_id: int
     done: int
     total: int
-    output: ClipFrame | None = None       # a partial output, in order (clip frames)
+    output: ClipFrame | ProjectionPreview | GridCell | RunSnapshot | None = None  # a partial output, in order
 
 
 @dataclass(frozen=True)

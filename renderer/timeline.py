@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from renderer.animation import Animation
 from renderer.conventions import as_matrix3, user_transform, weighted_seeds
+from renderer.directions import DirectionMove
 from renderer.protocol import CLIP_FORMATS, ClipSpec, Keyframe, RenderArgs
 
 MAX_CLIP_FRAMES = 100_000           # about 55 minutes at 30 fps
@@ -20,6 +21,10 @@ def animated_args(args: RenderArgs, motion: Animation, t: float = 0.0) -> Render
     if motion.has_transform:
         translate, rotate = motion.transform.at(t, motion.img_resolution)
         changes["input_transform"] = as_matrix3(user_transform(translate, rotate))
+    if motion.sweep.sweeps:
+        sweep = motion.sweep
+        others = tuple(m for m in args.directions if (m.source, m.index) != (sweep.source, sweep.index))
+        changes["directions"] = others + (DirectionMove(sweep.source, sweep.index, sweep.strength_at(t)),)
     return args.replace(**changes) if changes else args
 
 

@@ -244,7 +244,7 @@ def test_a_job_done_holds_each_jobs_result_and_nothing_else():
     for value in (ModelInfo(path="a"), 3, b"bytes", (ModelInfo(),)):
         with pytest.raises(MessageError, match="JobDone.value"):
             MESSAGES.encode(JobDone(3, value=value))
-    for tree, words in ((["JobDone", {"job_id": 1, "value": [5, "x"]}], "JobDone.value"),        # no 6th alternative
+    for tree, words in ((["JobDone", {"job_id": 1, "value": [99, "x"]}], "JobDone.value"),       # no 100th alternative
                         (["JobDone", {"job_id": 1, "value": [4, 17]}], "Expected `str`"),         # 4: str
                         (["JobDone", {"job_id": 1, "value": [0, ["ModelInfo", {}]]}], "not expected here"),
                         (["JobDone", {"job_id": 1, "value": "clip.mp4"}], "JobDone.value")):       # no index

@@ -14,8 +14,8 @@ from typing import Any
 from renderer.capture import args_from_json, read_state
 from renderer.protocol import RenderArgs
 from viz.session import SESSION_VERSION, SessionError, decode_dataclass, to_json_data
-from viz.state import (EquivarianceState, LatentState, LayerState, ModelState, PerformanceState, Settings,
-                       StyleMixState, TruncNoiseState)
+from viz.state import (DirectionsState, EquivarianceState, LatentState, LayerState, ModelState, PerformanceState,
+                       Settings, StyleMixState, TruncNoiseState)
 
 GUI_STATE_KEY = "gui_state"        # in the saved state's "extra": the visualizer's settings for the frame
 SEED_CELLS = 1 << 32
@@ -78,7 +78,23 @@ def settings_from_args(args: RenderArgs, base: Settings) -> Settings:
                          normalize=args.img_normalize, gain_db=args.img_gain_db, fft_show=args.fft_show,
                          fft_all=args.fft_all, fft_range_db=args.fft_range_db, fft_beta=args.fft_beta),
         performance=replace(base.performance, device=args.device, op_path=args.op_path, precision=args.precision,
-                            force_fp32=args.force_fp32))
+                            force_fp32=args.force_fp32),
+        directions=_directions(args, base.directions))
+
+
+def _directions(args: RenderArgs, base: DirectionsState) -> DirectionsState:
+    """The direction sliders of `args`' moves (those of its first direction set; the others cannot be shown)."""
+    rows = args.direction_rows
+    custom = ", ".join(map(str, args.direction_custom_rows))
+    if not args.directions:
+        return replace(base, strengths=tuple(0.0 for _ in base.strengths), rows=rows, custom_rows=custom, sweep=False)
+    source = args.directions[0].source
+    count = max(m.index for m in args.directions if m.source == source) + 1
+    strengths = [0.0] * max(count, len(base.strengths) if base.source == source else 0)
+    for move in args.directions:
+        if move.source == source:
+            strengths[move.index] = move.strength
+    return replace(base, source=source, strengths=tuple(strengths), rows=rows, custom_rows=custom, sweep=False)
 
 
 def frame_settings(path: str | os.PathLike, current: Settings) -> tuple[Settings, RenderArgs, bool]:

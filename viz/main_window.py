@@ -36,6 +36,7 @@ from viz.config import RecentModels
 from viz.dialogs import PathDialog, QuitDialog
 from viz.dock_layout import ANALYSIS, CONTROLS, DockLayout
 from viz.equivariance_widget import EquivarianceWidget
+from viz.explore_panels import ExplorePanels
 from viz.frame_state import FrameStateError, frame_settings, settings_document, settings_from_args
 from viz.history import History
 from viz.image_view import ImageView
@@ -158,6 +159,9 @@ class Visualizer(ImguiWindow):
         # The widgets whose state makes up the frame's RenderArgs, in the order build_args applies them.
         self.arg_widgets = (self.model, self.latent, self.stylemix, self.trunc_noise, self.equivariance, self.layer,
                             self.performance)
+        self.explore = ExplorePanels(self)
+        self.sections += self.explore.sections()
+        self.arg_widgets += (self.explore.directions,)
         self.sessions = SessionFiles(autosave=not (options.fresh or options.save_gui),
                                      server=remote.address if remote is not None else None)
         self._start_session()
@@ -230,7 +234,8 @@ class Visualizer(ImguiWindow):
         info = self.model_info
         return Animation(latent=self.latent.motion, mix=self.stylemix.motion, transform=self.equivariance.motion,
                          has_transform=info.has_input_transform, uses_seeds=self.latent.w_file is None,
-                         mixes=bool(self.stylemix.active_rows()), img_resolution=info.img_resolution)
+                         mixes=bool(self.stylemix.active_rows()), img_resolution=info.img_resolution,
+                         sweep=self.explore.directions.sweep)
 
     def build_args(self) -> RenderArgs:
         """The frame's RenderArgs from the widgets' state: the one place they are made."""
@@ -271,7 +276,8 @@ class Visualizer(ImguiWindow):
         return Settings(model=self.model.state(), latent=self.latent.state(), stylemix=self.stylemix.state(),
                         trunc_noise=self.trunc_noise.state(), equivariance=self.equivariance.state(),
                         layer=self.layer.state(), analysis=self.analysis.state(), capture=self.capture.state(),
-                        clip=self.clip.state(), performance=self.performance.state())
+                        clip=self.clip.state(), performance=self.performance.state(),
+                        directions=self.explore.directions.state())
 
     def restore_settings(self, settings: Settings) -> None:
         self.model.restore(settings.model)
@@ -284,6 +290,7 @@ class Visualizer(ImguiWindow):
         self.capture.restore(settings.capture)
         self.clip.restore(settings.clip)
         self.performance.restore(settings.performance)
+        self.explore.directions.restore(settings.directions)
 
     def undo(self) -> None:
         target = self.history.undo(self.settings())
@@ -397,6 +404,8 @@ class Visualizer(ImguiWindow):
     def open_path(self, path: str) -> None:
         """A file dropped onto the window: a saved frame (.png, .json sidecar), a session (.json), or a model."""
         suffix = Path(path).suffix.lower()
+        if self.explore.take_drop(path):
+            return
         if suffix == ".png":
             self.open_frame_state(path)
         elif suffix == ".json":
@@ -481,7 +490,7 @@ class Visualizer(ImguiWindow):
         script = self.script
         moving = self.animation().moves or (script is not None and script.wants_frames) or not self.input.idle
         waiting = (self.client is not None and self.client.is_busy) or self.analysis.busy or self.clip.busy \
-            or self.equivariance.readout.job is not None
+            or self.equivariance.readout.job is not None or self.explore.busy
         return self.redraw.wait(moving, waiting, imgui.get_io().want_text_input)
 
     def frame(self) -> None:
@@ -613,6 +622,7 @@ class Visualizer(ImguiWindow):
             self.clip.cancel()
         self.analysis.cancel()
         self.equivariance.readout.cancel()
+        self.explore.close()
         if self.client is not None:
             self.client.close()
             self.client = None

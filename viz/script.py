@@ -7,6 +7,8 @@ feed real ImGui mouse and key events (gui_utils.scripted_input). Steps (JSON obj
     {"wait": "analysis"}                    until the Analysis section's and the equivariance readout's jobs are done
     {"wait": "snapshot", "name": FILE}     until the frame on screen is of the model file FILE (follow run)
     {"wait": "link", "state": STATE}       until a remote worker's link is in STATE ("connected", "reconnecting", ...)
+    {"wait": "explore"}                     until the jobs of the Directions ... Run over time sections are done
+    {"wait": "value", "path": P, "at_least": N}  until the attribute at dotted path P is at least N
     {"set": "latent.x", "value": 5}         set a widget attribute (dotted path from the visualizer)
     {"click": LABEL}                        click the item drawn with LABEL (scrolls it into view);
                                             "at": [FX, FY] clicks at those fractions of its size
@@ -148,6 +150,13 @@ class ScriptRunner:
             if step["wait"] == "link":
                 link = viz.status_bar.link()
                 return link is not None and link.state.value == step["state"]
+            if step["wait"] == "explore":
+                return not viz.explore.busy
+            if step["wait"] == "value":
+                target = viz
+                for name in step["path"].split("."):
+                    target = getattr(target, name)
+                return target is not None and target >= step["at_least"]
             raise ScriptError(f"unknown wait {step['wait']!r}")
         if "set" in step:
             *path, attr = step["set"].split(".")
@@ -336,6 +345,7 @@ class ScriptRunner:
             "torch_imported": "torch" in sys.modules,
             "renderer_pid": getattr(viz.client, "pid", None),
             "analysis": dataclasses.asdict(viz.analysis.drawn),
+            "explore": {name: dataclasses.asdict(w.drawn) for name, w in viz.explore.widgets.items()},
             "equivariance_readout": viz.equivariance.readout.values,
             "equivariance_error": viz.equivariance.readout.error,
             "equivariance_readout_stale": viz.equivariance.readout.drawn_stale,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from renderer.animation import TransformMotion
+from renderer.directions import DEFAULT_SAMPLES, GANSPACE, DirectionSource
 from renderer.protocol import Keyframe
 
 CLIP_SOURCES = ("Current animation", "Keyframes")
@@ -109,6 +110,23 @@ class PerformanceState:
 
 
 @dataclass(frozen=True)
+class DirectionsState:
+    method: str = GANSPACE          # what Compute directions computes next
+    num_samples: int = DEFAULT_SAMPLES
+    sefa_rows: str = "all"
+    file_path: str = ""
+    source: DirectionSource | None = None   # the set the sliders move along (None: none computed)
+    strengths: tuple[float, ...] = ()       # W units along each of its directions
+    rows: str = "all"               # the ws rows they move (renderer.directions.ROW_RANGES)
+    custom_rows: str = ""
+    sweep: bool = False
+    sweep_index: int = 0
+    sweep_amplitude: float = 0.0
+    sweep_period: float = 4.0
+    sweep_phase: float = 0.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of the visualizer (what undo covers)."""
     model: ModelState = ModelState()
@@ -121,6 +139,7 @@ class Settings:
     capture: CaptureState = CaptureState()
     clip: ClipState = ClipState()
     performance: PerformanceState = PerformanceState()
+    directions: DirectionsState = DirectionsState()
 
     def settled(self) -> "Settings":
         """The settings with what a running animation moves left out: two states that differ only
@@ -135,6 +154,8 @@ class Settings:
             eq = replace(eq, translate_phase=0.0)
         if eq.rotate_anim:
             eq = replace(eq, rotate=0.0)
+        if s.directions.sweep:
+            s = replace(s, directions=replace(s.directions, sweep_phase=0.0))
         return replace(s, equivariance=eq)
 
     def frame(self, base: "Settings") -> "Settings":
@@ -149,6 +170,7 @@ class Settings:
         return replace(base, model=self.model, latent=replace(self.latent, anim=False),
                        stylemix=replace(self.stylemix, anim=False, phase=0.0), trunc_noise=self.trunc_noise,
                        equivariance=paused, layer=self.layer,
+                       directions=replace(self.directions, sweep=False, sweep_phase=0.0),
                        performance=replace(base.performance, device=self.performance.device,
                                            op_path=self.performance.op_path, precision=self.performance.precision,
                                            force_fp32=self.performance.force_fp32))

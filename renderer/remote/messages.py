@@ -15,12 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-from renderer.animation import Animation, LatentMotion, MixMotion, TransformMotion
+from renderer.animation import Animation, DirectionSweep, LatentMotion, MixMotion, TransformMotion
+from renderer.directions import DirectionMove, Directions, DirectionSource
 from renderer.frame_slots import FrameReply
 from renderer.protocol import (AverageSpectrumRequest, CancelJob, ChannelStats, ClipFrame, ClipSpec, EquivarianceData,
                                EquivarianceRequest, FilterCurve, FilterRequest, FrameRequest, JobDone, JobProgress,
                                JobRequest, Keyframe, LayerAnalysis, LayerAnalysisRequest, LayerFilterData, LayerInfo,
-                               LayerSpectrumData, ModelInfo, RenderArgs, RenderResult, StatusRequest, WorkerStatus)
+                               LayerSpectrumData, ModelInfo, RenderArgs, RenderResult, StatusRequest, WorkerStatus,
+                               CompareRequest, Comparison, DirectionsRequest, GridCell, PixelProbeRequest, PixelValues,
+                               ProjectionPreview, ProjectionRequest, ProjectionResult, RunSnapshot, RunTimeline,
+                               RunTimelineRequest, SeedGridRequest)
 from renderer.remote.codec import Limits, Registry
 from renderer.remote.wfile import MAX_W_FILE_BYTES
 from renderer.spectra import AverageSpectrum
@@ -28,8 +32,9 @@ from renderer.timeline import MAX_CLIP_FRAMES
 
 __all__ = ["FrameReply"]  # the handler's frame reply, re-exported for the link's users
 
-# What a job ends with (JobDone.value): one result type per job of renderer.worker.jobs.
-JobResult = Union[LayerAnalysis, tuple[LayerFilterData, ...], AverageSpectrum, EquivarianceData, str]
+# What a job ends with (JobDone.value): one result type per job of renderer.worker.jobs and explore_jobs.
+JobResult = Union[LayerAnalysis, tuple[LayerFilterData, ...], AverageSpectrum, EquivarianceData, str, Directions,
+                  ProjectionResult, RunTimeline, Comparison, PixelValues]
 
 # --- The model browser ---------------------------------------------------------------------------
 
@@ -149,6 +154,7 @@ PATH = Limits(text=4096)
 NAME = Limits(text=256)
 WORD = Limits(text=64)
 CURVE = Limits(array_bytes=1024 * 1024, array_dims=1)
+IMAGE = Limits(array_bytes=192 * 1024 * 1024, array_dims=3)
 MAX_LAYERS = 4096
 
 HANDSHAKE = Registry()
@@ -158,6 +164,8 @@ HANDSHAKE.register(Refused, kind=WORD, reason=Limits(text=4096))
 
 MESSAGES = Registry()
 # Frames. A class is registered with its limits before the classes that hold it.
+MESSAGES.register(DirectionSource, method=WORD, rows=Limits(items=4096), row_range=WORD, path=PATH)
+MESSAGES.register(DirectionMove)
 MESSAGES.register(RenderArgs, model=PATH, device=WORD, op_path=WORD, precision=WORD, latent=Limits(items=4096),
                   w_file=PATH, mix_rows=Limits(items=4096), noise_mode=WORD, layer=NAME,
                   w_npy=Limits(array_bytes=MAX_W_FILE_BYTES))
@@ -177,7 +185,16 @@ MESSAGES.register(LatentMotion)
 MESSAGES.register(MixMotion)
 MESSAGES.register(TransformMotion)
 MESSAGES.register(Animation)
+MESSAGES.register(DirectionSweep)
 MESSAGES.register(ClipSpec, out_path=PATH, keyframes=Limits(items=MAX_CLIP_FRAMES), format=WORD)
+# Exploring a model (renderer.worker.explore_jobs). Paths in them (a direction file, the image to project)
+# are the server's.
+MESSAGES.register(DirectionsRequest)
+MESSAGES.register(ProjectionRequest, image_path=PATH, space=WORD, distance=WORD)
+MESSAGES.register(SeedGridRequest)
+MESSAGES.register(RunTimelineRequest, run_dir=PATH)
+MESSAGES.register(CompareRequest, model_b=PATH)
+MESSAGES.register(PixelProbeRequest)
 # Job results and outputs.
 MESSAGES.register(LayerSpectrumData, name=NAME, radii=CURVE, profile_db=CURVE)
 MESSAGES.register(FilterCurve, kind=WORD, freqs=CURVE, magnitude_db=CURVE)
@@ -187,6 +204,16 @@ MESSAGES.register(EquivarianceData, error_image=Limits(array_bytes=192 * 1024 * 
 MESSAGES.register(AverageSpectrum, power=Limits(array_bytes=200 * 1024 * 1024, array_dims=2), freqs=CURVE,
                   label=NAME)
 MESSAGES.register(ClipFrame, image=Limits(array_bytes=0), op_path=WORD, precision=WORD)  # travel as WireClipFrame
+MESSAGES.register(Directions, method=WORD, vectors=Limits(array_bytes=64 * 1024 * 1024, array_dims=2),
+                  eigenvalues=CURVE, explained=CURVE, rows=Limits(items=4096))
+MESSAGES.register(ProjectionPreview, image=IMAGE, w=Limits(array_bytes=MAX_W_FILE_BYTES, array_dims=2), target=IMAGE)
+MESSAGES.register(ProjectionResult, w=Limits(array_bytes=MAX_W_FILE_BYTES, array_dims=2), image=IMAGE, target=IMAGE,
+                  distances=CURVE, space=WORD, distance=WORD)
+MESSAGES.register(GridCell, image=IMAGE)
+MESSAGES.register(RunSnapshot, file=PATH, metrics=Limits(items=1024), image=IMAGE, error=Limits(text=4096))
+MESSAGES.register(RunTimeline, run_dir=PATH, snapshots=Limits(items=100_000))
+MESSAGES.register(Comparison, image_a=IMAGE, image_b=IMAGE, difference=IMAGE, model_a=PATH, model_b=PATH)
+MESSAGES.register(PixelValues, part=WORD, layer=NAME, values=CURVE)
 # The envelopes.
 MESSAGES.register(FrameRequest)
 MESSAGES.register(JobRequest)

@@ -14,8 +14,7 @@ Jobs raise JobFailed with a message for the user.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Generator, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -31,43 +30,20 @@ from renderer.worker.analysis import equivariance as eq
 from renderer.worker.analysis.filters import layer_filter_responses
 from renderer.worker.analysis.image_sources import GeneratorSource
 from renderer.worker.analysis.spectrum import SpectrumAccumulator, image_stats, model_layer_spectra
-from renderer.worker.model_cache import ModelCache, ModelUnavailable
-from renderer.worker.render import RenderError, Renderer, frame_ws, network_transform, resolve_device
+from renderer.worker.explore_jobs import EXPLORE_JOBS
+from renderer.worker.job_base import JobFailed, JobRun, Step
+from renderer.worker.job_base import network as _network
+from renderer.worker.model_cache import ModelCache
+from renderer.worker.render import RenderError, Renderer, frame_ws, network_transform
 
 FILTER_BINS = 256             # frequency samples per axis of a filter response
 STATS_IMAGES = 64             # images the whitening mean and std come from when none are given
 BATCH_PIXELS = 8 * 256 * 256  # images per average-spectrum slice: this many pixels, at least one image
 
 
-class JobFailed(Exception):
-    """The job cannot finish; the message says why, in words for the user."""
-
-
-@dataclass(frozen=True)
-class Step:
-    """What a slice achieved: done of total units, and an output for the client (clip frames)."""
-    done: int
-    total: int
-    output: object = None
-
-
-JobRun = Generator[Step, None, object]
-
-
 def job_args(spec: JobSpec) -> RenderArgs:
     """The RenderArgs whose model, device, op path and precision a job runs with."""
     return spec.base if isinstance(spec, ClipSpec) else spec.args
-
-
-def _network(models: ModelCache, args: RenderArgs) -> tuple[nn.Module, torch.device]:
-    if not args.model:
-        raise JobFailed("No model is loaded.")
-    try:
-        device, _ = resolve_device(args.device)
-        model, _ = models.get(args.model, device)
-    except (RenderError, ModelUnavailable) as e:
-        raise JobFailed(str(e)) from None
-    return model.G, device
 
 
 def _latent(G: nn.Module, args: RenderArgs, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -237,6 +213,7 @@ JOBS: dict[type, Callable[..., Iterator[Step]]] = {
     AverageSpectrumRequest: average_spectrum,
     EquivarianceRequest: equivariance,
     ClipSpec: clip_frames,
+    **EXPLORE_JOBS,
 }
 
 

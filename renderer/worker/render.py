@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from renderer.worker import layer_hooks
+from renderer.worker import latent_moves, layer_hooks
 from renderer.allocator import release_free_memory
 from renderer.worker.analysis.display import layer_frame
 from renderer.worker.analysis.resample import untransform
@@ -58,7 +58,8 @@ def resolve_device(name: str) -> tuple[torch.device, str]:
 
 def frame_ws(G: nn.Module, args: RenderArgs, device: torch.device, notes: list[str] | None = None) -> torch.Tensor:
     """ws [1, num_ws, w_dim] that a frame of `args` uses: the W file, or the (fractional) seeds with class
-    and truncation, then the style mix. Problems the user should know of are appended to `notes`."""
+    and truncation, then the style mix, then the moves along latent directions. Problems the user should
+    know of are appended to `notes`."""
     notes = [] if notes is None else notes
     try:
         if args.w_npy is not None:
@@ -74,6 +75,7 @@ def frame_ws(G: nn.Module, args: RenderArgs, device: torch.device, notes: list[s
             ws = ws.clone()
             mixed = mapped_ws(G, [int(args.mix_seed)], device, args.trunc_psi, args.trunc_cutoff, args.class_idx)
             ws[:, rows] = mixed[:, rows]
+        ws = latent_moves.move_ws(G, ws, args)
     except (LatentError, WFileError) as e:
         raise RenderError(str(e)) from None
     return ws
