@@ -1,5 +1,6 @@
 """Regenerate the README's screenshots of the visualizer on the demo model: scripted sessions of the
-real app on virtual screens (Xvfb) of 1920x1080, 1280x720 and 3840x2160.
+real app on virtual screens (Xvfb) of 1920x1080, 1280x720 and 3840x2160, started from a scratch
+folder so that the paths on screen are a user's.
 
     python docs/screenshots.py [--only NAME ...]
 """
@@ -13,6 +14,9 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,11 +54,43 @@ SESSIONS = {
         *_shot("screenshot_analysis"),
         {"set": "analysis.avg_num", "value": 32}, {"click": "Start##avg"}, {"wait": "analysis", "timeout": JOB},
         {"set": "analysis.layer_name", "value": "L4_72_128"}, *_shot("screenshot_analysis_average")]),
+    "screenshot_directions": ("1920x1080", [
+        {"wait": "frame"}, {"click": "Latent"}, {"click": "Truncation & noise"}, {"click": "Layers"},
+        {"click": "Directions"}, {"set": "explore.directions.num_samples", "value": 1024},
+        {"click": "Compute directions"}, {"wait": "explore", "timeout": JOB}, {"frames": 2},
+        {"click": "##dir0", "at": [0.6, 0.5]}, {"click": "##dir2", "at": [0.2, 0.5]}, {"wait": "frame"},
+        *_shot("screenshot_directions")]),
+    "screenshot_projection": ("1920x1080", [
+        {"wait": "frame"}, {"click": "Latent"}, {"click": "Truncation & noise"}, {"click": "Layers"},
+        {"click": "Projection"}, {"set": "explore.projection.image_path", "value": "target.png"},
+        {"set": "explore.projection.steps", "value": 40}, {"click": "Project##projection"},
+        {"wait": "value", "path": "explore.projection.drawn.previews", "at_least": 3, "timeout": JOB},
+        *_shot("screenshot_projection")]),
+    "screenshot_seed_grid": ("1920x1080", [
+        {"wait": "frame"}, {"click": "Latent"}, {"click": "Truncation & noise"}, {"click": "Layers"},
+        {"click": "Seed grid"}, {"click": "Render grid"}, {"wait": "explore", "timeout": JOB},
+        *_shot("screenshot_seed_grid")]),
+    "screenshot_inspect": ("1920x1080", [
+        {"wait": "frame"}, {"click": "Latent"}, {"click": "Truncation & noise"}, {"click": "Layers"},
+        {"click": "Inspect pixels"}, {"click": "Inspect pixels under the cursor"},
+        {"wheel": "##image", "at": [0.5, 0.45], "by": 2}, {"frames": 2},
+        {"click": "##image", "at": [0.5, 0.45]}, {"frames": 3}, {"wait": "explore", "timeout": JOB},
+        *_shot("screenshot_inspect")]),
     "screenshot_1280x720": ("1280x720", [
         {"wait": "frame"}, *_layer_fft("L4_72_128"), *_per_layer_spectra(), *_shot("screenshot_1280x720")]),
     "screenshot_3840x2160": ("3840x2160", [
         {"wait": "frame"}, *_layer_fft("L4_72_128"), *_per_layer_spectra(), *_shot("screenshot_3840x2160")]),
 }
+
+
+def _projection_target(path: Path) -> None:
+    """A yellow disc with two dark eyes on white, wider than high (the crop shows)."""
+    yy, xx = np.mgrid[:80, :96]
+    image = np.full((80, 96, 3), 255, dtype=np.uint8)
+    image[(yy - 40) ** 2 + (xx - 48) ** 2 < 30 ** 2] = (250, 200, 40)
+    for eye_x in (38, 58):
+        image[(yy - 32) ** 2 + (xx - eye_x) ** 2 < 4 ** 2] = (60, 40, 20)
+    Image.fromarray(image).save(path)
 
 
 def run(name: str, screen: str, steps: list[dict]) -> None:
@@ -66,6 +102,7 @@ def run(name: str, screen: str, steps: list[dict]) -> None:
             env = dict(os.environ, DISPLAY=display, STYLEGAN_VIZ_SCRIPT=str(script),
                        STYLEGAN_VIZ_CONFIG_DIR=str(Path(tmp) / "config"))
             (Path(tmp) / "checkpoints").symlink_to(ROOT / "checkpoints")    # paths on screen as a user's
+            _projection_target(Path(tmp) / "target.png")
             proc = subprocess.run([sys.executable, str(ROOT / "visualizer.py"), "checkpoints/demo.safetensors",
                                    "--fresh", "--capture-dir", "captures"], env=env, cwd=tmp, capture_output=True,
                                   text=True, timeout=2 * JOB)

@@ -88,15 +88,21 @@ class TextureQuad:
         self._vao = int(gl.glGenVertexArrays(1))   # core profile needs a bound VAO even without attributes
 
     def draw(self, texture: Texture, rect: tuple[float, float, float, float], framebuffer_size: tuple[int, int],
-             smooth: bool) -> None:
-        """Draw `texture` into rect = (x, y, width, height) in framebuffer pixels, origin top left."""
+             smooth: bool, clip: tuple[int, int, int, int] | None = None) -> None:
+        """Draw `texture` into rect = (x, y, width, height) in framebuffer pixels, origin top left; nothing
+        outside `clip` (x, y, width, height, the same pixels) when it is given."""
         fb_w, fb_h = framebuffer_size
         x, y, w, h = rect
         x0, x1 = 2 * x / fb_w - 1, 2 * (x + w) / fb_w - 1
         y0, y1 = 1 - 2 * y / fb_h, 1 - 2 * (y + h) / fb_h        # texture row 0 is the image's top row
         gl.glViewport(0, 0, fb_w, fb_h)
         gl.glDisable(gl.GL_BLEND)
-        gl.glDisable(gl.GL_SCISSOR_TEST)
+        if clip is None:
+            gl.glDisable(gl.GL_SCISSOR_TEST)
+        else:
+            cx, cy, cw, ch = clip
+            gl.glEnable(gl.GL_SCISSOR_TEST)
+            gl.glScissor(int(cx), int(fb_h - cy - ch), int(cw), int(ch))    # GL's origin is bottom left
         gl.glUseProgram(self.program)
         gl.glActiveTexture(gl.GL_TEXTURE0)
         gl.glBindTexture(gl.GL_TEXTURE_2D, texture.id)
@@ -109,6 +115,7 @@ class TextureQuad:
         gl.glDrawArrays(gl.GL_TRIANGLE_STRIP, 0, 4)
         gl.glBindVertexArray(0)
         gl.glUseProgram(0)
+        gl.glDisable(gl.GL_SCISSOR_TEST)
 
     def delete(self) -> None:
         gl.glDeleteVertexArrays(1, [self._vao])

@@ -35,10 +35,18 @@ class ScriptedInput:
     def idle(self) -> bool:
         return not self._frames
 
-    def click(self, x: float, y: float) -> None:
+    def click(self, x: float, y: float, button: int = 0, count: int = 1) -> None:
+        """`count` clicks of mouse button `button` (0 left, 1 right, 2 middle) at (x, y)."""
         self._frames.append([("pos", x, y)])
-        self._frames.append([("pos", x, y), ("button", True)])
-        self._frames.append([("button", False)])
+        for _ in range(count):
+            self._frames.append([("pos", x, y), ("button", True, button)])
+            self._frames.append([("button", False, button)])
+        self._settle()
+
+    def wheel(self, x: float, y: float, notches: float) -> None:
+        """Turn the mouse wheel by `notches` (positive: away from the user) with the mouse at (x, y)."""
+        self._frames.append([("pos", x, y)])
+        self._frames.append([("wheel", notches)])
         self._settle()
 
     def _settle(self) -> None:
@@ -65,13 +73,13 @@ class ScriptedInput:
             self._frames.append([("char", char)])
         self._settle()
 
-    def drag(self, start: tuple[float, float], end: tuple[float, float], steps: int = 4) -> None:
+    def drag(self, start: tuple[float, float], end: tuple[float, float], steps: int = 4, button: int = 0) -> None:
         self._frames.append([("pos", *start)])
-        self._frames.append([("button", True)])
+        self._frames.append([("button", True, button)])
         for i in range(1, steps + 1):
             t = i / steps
             self._frames.append([("pos", start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1]))])
-        self._frames.append([("button", False)])
+        self._frames.append([("button", False, button)])
         self._settle()
 
     def press(self, key: str, modifiers: tuple[str, ...] = ()) -> None:
@@ -90,7 +98,9 @@ class ScriptedInput:
             if event[0] == "pos":
                 io.add_mouse_pos_event(event[1], event[2])
             elif event[0] == "button":
-                io.add_mouse_button_event(0, event[1])
+                io.add_mouse_button_event(event[2], event[1])
+            elif event[0] == "wheel":
+                io.add_mouse_wheel_event(0.0, event[1])
             elif event[0] == "char":
                 io.add_input_character(ord(event[1]))
             else:

@@ -252,3 +252,46 @@ def test_the_model_line_says_what_the_file_is(xdisplay, tmp_path):
     origin = state["model_origin"]
     assert origin.startswith("NVlabs/stylegan2-ada-pytorch: training snapshot"), origin
     assert "pickle protocol 3" in origin and "float16 blocks on CUDA" in origin
+
+
+def test_the_wheel_zooms_about_the_cursor_and_the_right_button_pans(xdisplay, tiny_model, tmp_path):
+    """Issue 20, inspect pixels: zoom and pan on the image; a right double-click fits it again."""
+    d = lambda name: str(tmp_path / f"{name}.json")  # noqa: E731
+    steps = [
+        {"wait": "frame"}, {"frames": 2}, {"dump": d("fitted")},
+        {"wheel": "##image", "at": [0.4, 0.45], "by": 2}, {"frames": 2}, {"dump": d("zoomed")},
+        {"drag": "##image", "at": [0.5, 0.5], "by": [40, -30], "button": 1}, {"frames": 2}, {"dump": d("panned")},
+        {"click": "##image", "at": [0.5, 0.5], "button": 1, "count": 2}, {"frames": 2}, {"dump": d("fitted_again")},
+        {"quit": 0},
+    ]
+    proc = run_gui([str(tiny_model)], tmp_path, steps)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fitted, _, image = load_dump(tmp_path / "fitted.json")
+    zoomed, zoomed_screen, _ = load_dump(tmp_path / "zoomed.json")
+    panned, panned_screen, _ = load_dump(tmp_path / "panned.json")
+    again, _, _ = load_dump(tmp_path / "fitted_again.json")
+
+    assert fitted["view_zoom"] == 1.0 and zoomed["view_zoom"] == pytest.approx(2.0)
+    x0, y0, w, h = fitted["image_rect"]
+    zx, zy, zw, zh = zoomed["image_rect"]
+    assert zw == 2 * w and zh == 2 * h
+    ax, ay, aw, ah = fitted["image_area"]
+    mouse = (ax + 0.4 * aw, ay + 0.45 * ah)                  # the frame point under it stays under it
+    assert abs((mouse[0] - x0) / w - (mouse[0] - zx) / zw) * zw <= 2
+    assert abs((mouse[1] - y0) / h - (mouse[1] - zy) / zh) * zh <= 2
+    assert panned["image_rect"][:2] == [zx + 40, zy - 30] and panned["seed"] == fitted["seed"]
+    assert again["view_zoom"] == 1.0 and again["image_rect"] == fitted["image_rect"]
+
+    # What is on screen is the frame at that zoom and offset, and only inside the image area.
+    for state, screen in ((zoomed, zoomed_screen), (panned, panned_screen)):
+        rx, ry, rw, rh = state["image_rect"]
+        zoom = rw / image.shape[1]
+        for fx, fy in ((0.3, 0.3), (0.5, 0.5), (0.7, 0.6)):
+            px, py = int(ax + fx * aw), int(ay + fy * ah)
+            col, row = int((px - rx) // zoom), int((py - ry) // zoom)
+            assert np.abs(screen[py, px].astype(int) - image[row, col].astype(int)).max() <= 2
+        assert rx < ax  # the zoomed frame reaches past the area on the left ...
+        left_of_area = screen[int(ay + ah / 2), int(ax) - 3].astype(int)
+        col = int((ax - 3 - rx) // zoom)
+        assert np.abs(left_of_area - image[int((ay + ah / 2 - ry) // zoom), col].astype(int)).max() > 2 or \
+            image[:, col].std() == 0  # ... but is not drawn over the controls

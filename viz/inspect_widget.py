@@ -60,7 +60,7 @@ class InspectWidget:
         scale_y = viz.framebuffer_size[1] / max(1, viz.size[1])
         x0, y0, w, h = rect[0] / scale_x, rect[1] / scale_y, rect[2] / scale_x, rect[3] / scale_y
         mouse = imgui.get_mouse_pos()
-        if not (x0 <= mouse.x < x0 + w and y0 <= mouse.y < y0 + h):
+        if not (x0 <= mouse.x < x0 + w and y0 <= mouse.y < y0 + h) or not viz.image_view.contains(mouse.x, mouse.y):
             return None
         return int((mouse.x - x0) * tex.width // w), int((mouse.y - y0) * tex.height // h)
 
@@ -100,6 +100,13 @@ class InspectWidget:
             _, self.enabled = checkbox(ENABLE_LABEL, self.enabled)
             with imgui_utils.item_width(self.viz.layout.small_input_width * 2):
                 _, self.magnification = imgui.slider_int("Loupe zoom", self.magnification, 2, 32)
+            view = self.viz.image_view
+            imgui.text(f"Image zoom {view.view_zoom:.2g}x")
+            imgui_utils.help_marker("The mouse wheel over the image zooms about the cursor (up to 64x); the right or "
+                                    "middle button drags the zoomed view; a right double-click fits the frame again.")
+            imgui.same_line()
+            if imgui_utils.button("Fit image", enabled=view.view_zoom != 1.0):
+                view.fit_view()
             if self.drawn.error:
                 imgui.text_wrapped(self.drawn.error)
         if pixel is not None:

@@ -11,13 +11,16 @@ feed real ImGui mouse and key events (gui_utils.scripted_input). Steps (JSON obj
     {"wait": "value", "path": P, "at_least": N}  until the attribute at dotted path P is at least N
     {"set": "latent.x", "value": 5}         set a widget attribute (dotted path from the visualizer)
     {"click": LABEL}                        click the item drawn with LABEL (scrolls it into view);
-                                            "at": [FX, FY] clicks at those fractions of its size
+                                            "at": [FX, FY] clicks at those fractions of its size;
+                                            "button": 0/1/2 (left/right/middle), "count": 2 (double-click)
+    {"wheel": LABEL, "by": N}               turn the mouse wheel N notches over LABEL ("at" as for click)
     {"type": TEXT}                          type TEXT into the focused field
     {"scroll_to": LABEL}                    scroll the control pane until LABEL is wholly visible
     {"key": "right", "mods": ["ctrl"]}      press and release a key
     {"drag_image": [DX, DY]}                drag across the image from its centre
     {"drag": LABEL, "by": [DX, DY]}         press on the item drawn with LABEL (at its centre, or at fractions
-                                            "at" of its size plus "offset" pixels), move by DX, DY, release
+                                            "at" of its size plus "offset" pixels), move by DX, DY, release;
+                                            "button" as for click
     {"hover": LABEL}                        move the mouse over the item drawn with LABEL
     {"drop": PATH}                          drop a file onto the window
     {"close_window": true}                  press the window's close button
@@ -170,8 +173,26 @@ class ScriptRunner:
             return True
         if "click" in step:
             if not self._input_queued:
-                self._input_queued = viz.input.click_item(step["click"], tuple(step.get("at", (0.5, 0.5))))
+                if "button" in step or "count" in step:
+                    rect = _on_screen(step["click"])
+                    if rect is None:
+                        return False
+                    fx, fy = step.get("at", (0.5, 0.5))
+                    viz.input.click(rect.x0 + fx * (rect.x1 - rect.x0), rect.y0 + fy * (rect.y1 - rect.y0),
+                                    button=int(step.get("button", 0)), count=int(step.get("count", 1)))
+                    self._input_queued = True
+                else:
+                    self._input_queued = viz.input.click_item(step["click"], tuple(step.get("at", (0.5, 0.5))))
                 return False
+            return viz.input.idle
+        if "wheel" in step:
+            if not self._input_queued:
+                rect = _on_screen(step["wheel"])
+                if rect is None:
+                    return False
+                fx, fy = step.get("at", (0.5, 0.5))
+                viz.input.wheel(rect.x0 + fx * (rect.x1 - rect.x0), rect.y0 + fy * (rect.y1 - rect.y0), float(step["by"]))
+                self._input_queued = True
             return viz.input.idle
         if "type" in step:
             if not self._input_queued:
@@ -204,7 +225,8 @@ class ScriptRunner:
                 ox, oy = step.get("offset", (0, 0))
                 cx, cy = rect.x0 + fx * (rect.x1 - rect.x0) + ox, rect.y0 + fy * (rect.y1 - rect.y0) + oy
                 dx, dy = step["by"]
-                viz.input.drag((cx, cy), (cx + dx, cy + dy), steps=int(step.get("steps", 8)))
+                viz.input.drag((cx, cy), (cx + dx, cy + dy), steps=int(step.get("steps", 8)),
+                               button=int(step.get("button", 0)))
                 self._input_queued = True
             return viz.input.idle
         if "hover" in step:
@@ -299,6 +321,7 @@ class ScriptRunner:
             "args_model": viz.args.model,
             "errors_shown": list(viz.errors_shown),
             "cutoff_shape": viz.image_view.cutoff_shape,
+            "view_zoom": viz.image_view.view_zoom,
             "layer_rows": [list(row) for row in viz.layer.drawn_rows],
             "ui_scale": viz.ui_scale,
             "font_size": viz.layout.font_size,

@@ -17,6 +17,7 @@ SHORTCUTS = (
     ("F1", "show / hide this list"),
     ("Esc", "close a popup or dialog, leave a text field; else quit (asks if there is unsaved work)"),
     ("Drag on image", "move through seeds"),
+    ("Wheel on image", "zoom about the cursor; right- or middle-drag pans, right double-click fits"),
     ("Drop a file", "a model or run: open it; a saved .png or its .json: restore that frame; a session .json: open it"),
 )
 
