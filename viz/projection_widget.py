@@ -1,4 +1,4 @@
-"""Projection: open (or drop) an image; the worker fits W or W+ so that the model reproduces its centred
+"""Projection: open (or drop) an image (read and aligned here, also against a remote worker); the worker fits W or W+ so that the model reproduces its centred
 square, with a preview of the current W every few steps, the distance curve, a progress bar and
 Cancel. The result is kept as a W file in the capture folder (written atomically) and shown."""
 
@@ -15,6 +15,7 @@ from gui_utils import imgui_utils
 from gui_utils.gl_utils import Texture
 from gui_utils.imgui_utils import button, grayed_out
 from renderer.files import write_atomic
+from renderer.image_align import ImageLoadError, projection_target
 from renderer.protocol import PROJECTION_SPACES, ProjectionPreview, ProjectionRequest, ProjectionResult, RenderArgs
 from viz.capture_widget import next_free
 
@@ -79,9 +80,16 @@ class ProjectionWidget:
         if self.job is not None or not self.image_path.strip():
             return
         self.preview, self.result, self.distances, self.target, self.crop_box = None, None, [], None, None
+        info = self.viz.model_info
+        try:
+            # Read here, on the GUI's machine: a remote worker gets the pixels, never the path.
+            target = projection_target(self.image_path.strip(), info.img_resolution, info.img_channels)
+        except ImageLoadError as e:
+            self.drawn = ProjectionDrawn(error=str(e))
+            self.viz.note(f"Projection: {e}")
+            return
         self.drawn = ProjectionDrawn(running=True, total=self.steps)
-        spec = ProjectionRequest(args.replace(directions=(), w_file=None),
-                                 str(Path(self.image_path.strip()).expanduser()), space=self.space,
+        spec = ProjectionRequest(args.replace(directions=(), w_file=None), target, space=self.space,
                                  steps=int(self.steps), preview_every=PREVIEW_EVERY)
         self.job = self.viz.client.submit(spec)
 
