@@ -18,12 +18,13 @@ from renderer.files import write_atomic
 from renderer.image_align import ImageLoadError, projection_target
 from renderer.protocol import PROJECTION_SPACES, ProjectionPreview, ProjectionRequest, ProjectionResult, RenderArgs
 from viz.capture_widget import next_free
+from viz.state import ProjectionState
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 PREVIEW_SIZE = 160            # px at scale 1: the target and the current W's image, side by side
 PLOT_HEIGHT = 120
 PREVIEW_EVERY = 5             # steps between previews
-DEFAULT_STEPS = 300
+MAX_STEPS = 100_000
 START_LABEL = "Project##projection"
 CANCEL_LABEL = "Cancel##projection"
 
@@ -46,9 +47,7 @@ class ProjectionDrawn:
 class ProjectionWidget:
     def __init__(self, viz) -> None:
         self.viz = viz
-        self.image_path = ""
-        self.space = "w"
-        self.steps = DEFAULT_STEPS
+        self.restore(ProjectionState())
         self.job = None
         self.preview: ProjectionPreview | None = None
         self.target: np.ndarray | None = None
@@ -60,9 +59,17 @@ class ProjectionWidget:
         self._shown: tuple[object, object] = (None, None)
         self.drawn = ProjectionDrawn()
 
+    def state(self) -> ProjectionState:
+        return ProjectionState(image_path=self.image_path, space=self.space, steps=int(self.steps))
+
+    def restore(self, state: ProjectionState) -> None:
+        self.image_path = state.image_path
+        self.space = state.space if state.space in PROJECTION_SPACES else "w"
+        self.steps = int(np.clip(state.steps, 1, MAX_STEPS))
+
     def reset(self) -> None:
         """The image, space and steps back to their defaults (a running projection goes on)."""
-        self.image_path, self.space, self.steps = "", "w", DEFAULT_STEPS
+        self.restore(ProjectionState())
 
     @staticmethod
     def takes(path: str) -> bool:
@@ -166,7 +173,7 @@ class ProjectionWidget:
             imgui.same_line()
             with imgui_utils.item_width(lay.small_input_width):
                 _, steps = imgui.input_int("steps##projection", self.steps, 50, 500)
-            self.steps = int(np.clip(steps, 1, 100_000))
+            self.steps = int(np.clip(steps, 1, MAX_STEPS))
             imgui_utils.help_marker("W: one w for every row; W+: one per row (closer fits, less editable). Distance: "
                                     "Laplacian-pyramid L1 + SSIM at three scales, plus the discriminator's features "
                                     "when the model's training run directory holds D (training-state.pt). Offline.")
