@@ -52,13 +52,13 @@ def load_image(path: str | os.PathLike) -> Image.Image:
                                          f"most {MAX_IMAGE_PIXELS:,} (save a smaller copy)")
                 image.load()
                 return image.copy()
+    except ImageLoadError:
+        raise
     except FileNotFoundError:
         raise ImageLoadError(f"{path}: no such file.") from None
     except NotARegularFile as e:
         raise ImageLoadError(f"Could not read the image: {e}; give a PNG, JPEG or WebP file.") from None
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as e:
-        if isinstance(e, ImageLoadError):
-            raise
         raise ImageLoadError(f"Could not read {path.name} as an image ({e}); give a PNG, JPEG, WebP, BMP, GIF or "
                              "TIFF file.") from None
 
