@@ -218,15 +218,27 @@ class DirectionsRequest:
 
 
 PROJECTION_SPACES = ("w", "w+")
+MAX_TARGET_SIDE = 2048        # pixels of a projection target's side (models are at most 1024 px)
+
+
+@dataclass(frozen=True, eq=False)
+class ProjectionTarget:
+    """The image to project, aligned where it was opened (renderer.image_align.projection_target): its
+    centred square resized to the model's resolution. Pixels travel, never a path, so a remote worker
+    projects the GUI's own file."""
+    pixels: np.ndarray                    # uint8 [resolution, resolution, channels]
+    crop_box: tuple[int, int, int, int]   # left, top, right, bottom in the source image's pixels
+    source_size: tuple[int, int]          # width, height of the source image
+    name: str = ""                        # the file's name, for messages
 
 
 @dataclass(frozen=True)
 class ProjectionRequest:
     """Find the W (one w for every row) or W+ (one per row) from which the model in `args` reproduces
-    the image file at image_path (its centred square, resized to the model's resolution). Progress
-    outputs are ProjectionPreview every `preview_every` steps; the result is a ProjectionResult."""
+    `target` (which must be aligned to that model's resolution and channels). Progress outputs are
+    ProjectionPreview every `preview_every` steps; the result is a ProjectionResult."""
     args: RenderArgs
-    image_path: str
+    target: ProjectionTarget
     space: str = "w"
     steps: int = 300
     preview_every: int = 10

@@ -5,6 +5,7 @@ run's snapshots over time, and the A/B difference."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
@@ -20,9 +21,10 @@ from renderer.client import RenderClient
 from renderer.conventions import seed_from_cell
 from renderer.directions import FILE, SEFA, DirectionMove, DirectionSource, save_directions
 from renderer.files import write_atomic
+from renderer.image_align import ImageLoadError, projection_target
 from renderer.protocol import (CompareRequest, Comparison, DirectionsRequest, GridCell, ProjectionPreview,
-                               ProjectionRequest, ProjectionResult, RenderArgs, RunSnapshot, RunTimelineRequest,
-                               SeedGridRequest)
+                               ProjectionRequest, ProjectionResult, ProjectionTarget, RenderArgs, RunSnapshot,
+                               RunTimelineRequest, SeedGridRequest)
 from renderer.worker.analysis.ganspace import GanSpaceRequest, ganspace
 from renderer.worker.analysis.sefa import sefa
 from renderer.worker.analysis.style_rows import row_group
@@ -160,8 +162,8 @@ def _own_frame_file(client, args, tmp_path) -> Path:
 
 
 def test_projection_job_previews_and_a_w_file_that_renders_its_result(client, args, tmp_path):
-    target = _own_frame_file(client, args, tmp_path)
-    job = _run(client, ProjectionRequest(args, str(target), space="w+", steps=6, preview_every=2, w_noise=0.0))
+    target = projection_target(_own_frame_file(client, args, tmp_path), 64, 3)
+    job = _run(client, ProjectionRequest(args, target, space="w+", steps=6, preview_every=2, w_noise=0.0))
     previews = [o for o in job.take_outputs() if isinstance(o, ProjectionPreview)]
     result = job.value
     assert isinstance(result, ProjectionResult)
@@ -181,8 +183,8 @@ def test_projection_job_previews_and_a_w_file_that_renders_its_result(client, ar
 
 
 def test_projection_can_be_cancelled_and_bad_images_are_refused(client, args, tmp_path):
-    target = _own_frame_file(client, args, tmp_path)
-    job = client.submit(ProjectionRequest(args, str(target), steps=10_000, preview_every=1))
+    target = projection_target(_own_frame_file(client, args, tmp_path), 64, 3)
+    job = client.submit(ProjectionRequest(args, target, steps=10_000, preview_every=1))
     deadline = time.monotonic() + TIMEOUT
     while not job.take_outputs() and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -190,8 +192,14 @@ def test_projection_can_be_cancelled_and_bad_images_are_refused(client, args, tm
     assert job.wait(TIMEOUT) and job.cancelled and job.value is None
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not an image")
-    failed = client.submit(ProjectionRequest(args, str(broken), steps=3))
-    assert failed.wait(TIMEOUT) and "broken.png" in failed.error
+    with pytest.raises(ImageLoadError, match="broken.png"):
+        projection_target(broken, 64, 3)
+    # Pixels aligned for another model, or not 8-bit, are refused by the worker with a sentence.
+    for pixels, words in ((np.zeros((32, 32, 3), np.uint8), "aligned to 32 x 32 x 3 pixels, this model takes 64 x 64"),
+                          (np.zeros((64, 64, 3), np.float32), "float32 values, not 8-bit pixels")):
+        wrong = dataclasses.replace(target, pixels=pixels)
+        failed = client.submit(ProjectionRequest(args, wrong, steps=3))
+        assert failed.wait(TIMEOUT) and words in failed.error, failed.error
 
 
 def test_seed_grid_cells_arrive_in_order_between_frames(client, args):
@@ -338,13 +346,13 @@ def test_discriminator_distance_is_zero_at_the_target_and_grows_away_from_it(run
 
 
 def test_projection_uses_the_runs_discriminator_where_there_is_one(client, args, run_with_d, tmp_path):
-    target = _own_frame_file(client, args, tmp_path)
+    target = projection_target(_own_frame_file(client, args, tmp_path), 64, 3)
     snapshot = str(run_with_d / "network-snapshot-000172.safetensors")
-    job = _run(client, ProjectionRequest(args.replace(model=snapshot), str(target), steps=6, w_noise=0.0))
+    job = _run(client, ProjectionRequest(args.replace(model=snapshot), target, steps=6, w_noise=0.0))
     assert job.value.distance == "discriminator" and job.value.distances[-1] < job.value.distances[0]
-    plain = _run(client, ProjectionRequest(args, str(target), steps=2, w_noise=0.0)).value
+    plain = _run(client, ProjectionRequest(args, target, steps=2, w_noise=0.0)).value
     assert plain.distance == "pixels"
-    refused = client.submit(ProjectionRequest(args, str(target), steps=2, distance="discriminator"))
+    refused = client.submit(ProjectionRequest(args, target, steps=2, distance="discriminator"))
     assert refused.wait(TIMEOUT) and "no training-state.pt and config.json" in refused.error
 
 
@@ -368,11 +376,17 @@ def test_exploration_requests_and_results_travel_over_the_remote_link(client, ar
 
     moved = args.replace(directions=(DirectionMove(GANSPACE, 1, 2.5),), direction_rows="coarse")
     requests = [DirectionsRequest(moved, DirectionSource(method=SEFA, rows=(1, 2))),
-                ProjectionRequest(moved, "photo.png", space="w+", steps=9, distance="pixels"),
+                ProjectionRequest(moved, ProjectionTarget(np.arange(48, dtype=np.uint8).reshape(4, 4, 3), (1, 0, 5, 4),
+                                                          (6, 4), "photo.png"), space="w+", steps=9, distance="pixels"),
                 SeedGridRequest(moved, columns=2, rows=2, direction=DirectionMove(GANSPACE, 0, 1.0), step=0.5),
                 RunTimelineRequest(moved, "runs/00001"), CompareRequest(moved, "b.pkl"), PixelProbeRequest(moved, 3, 4)]
     for i, request in enumerate(requests):
-        assert MESSAGES.decode(MESSAGES.encode(JobRequest(i, request))).spec == request
+        back = MESSAGES.decode(MESSAGES.encode(JobRequest(i, request))).spec
+        if isinstance(request, ProjectionRequest):  # its pixels compare as arrays
+            assert np.array_equal(back.target.pixels, request.target.pixels) and back.target.name == "photo.png"
+            assert (back.target.crop_box, back.target.source_size) == ((1, 0, 5, 4), (6, 4))
+            back, request = dataclasses.replace(back, target=None), dataclasses.replace(request, target=None)
+        assert back == request
     directions = _run(client, DirectionsRequest(args, GANSPACE, count=3)).value
     grid = _run(client, SeedGridRequest(args, columns=2, rows=1, cell_size=16)).take_outputs()
     probe = _run(client, PixelProbeRequest(args, 1, 2)).value

@@ -1,7 +1,7 @@
 """The GUI against a remote worker, on a virtual screen (Xvfb): `visualizer.py serve` on a tiny model in
 one process, `visualizer.py --connect` in another. The window shows the server's frame, the status
 line names the server and the codec, Save W and Load W go through files on this side, a clip is
-written here, a wrong token is shown as a refusal, follow run, and the layers, their spectra, the
+written here, an image on this side is projected by the server and its W kept here, a wrong token is shown as a refusal, follow run, and the layers, their spectra, the
 analysis panels, the equivariance readout and the browser of the server's files work against the server, and a server
 killed and started again is said, its last frame stays, and the GUI reconnects by itself; the next launch
 restores the session kept for that server."""
@@ -37,6 +37,10 @@ def remote_session(xdisplay, tiny_model, tmp_path_factory):
     shutil.copy(tiny_model, root / "models" / "tiny.safetensors")
     tmp = tmp_path_factory.mktemp("gui_remote")
     d = lambda name: str(tmp / f"{name}.json")  # noqa: E731
+    photo = tmp / "photo.png"                    # on this machine only, not under the server's folder
+    gradient = np.linspace(0, 255, 80, dtype=np.uint8)
+    Image.fromarray(np.stack(np.broadcast_arrays(gradient[None, :], gradient[:, None], 128 * np.ones((1, 1), np.uint8))[:3],
+                             axis=-1)[:48].astype(np.uint8)).save(photo)
     steps = [
         {"wait": "frame"}, {"dump": d("start")},
         {"click": "Save W"}, {"frames": 2},
@@ -45,6 +49,10 @@ def remote_session(xdisplay, tiny_model, tmp_path_factory):
         {"click": "Use seeds"}, {"wait": "frame"},
         {"set": "clip.duration", "value": 1.0}, {"set": "clip.fps", "value": 2.0}, {"set": "clip.format", "value": "png"},
         {"click": "Clip export"}, {"click": "Export clip"}, {"wait": "export", "timeout": 200}, {"dump": d("exported")},
+        {"click": "Clip export"}, {"click": "Latent"}, {"click": "Capture"},
+        {"click": "Projection"}, {"set": "explore.projection.image_path", "value": str(photo)},
+        {"set": "explore.projection.steps", "value": 3}, {"click": "Project##projection"},
+        {"wait": "explore", "timeout": 200}, {"wait": "frame"}, {"frames": 2}, {"dump": d("projected")},
         {"quit": 0},
     ]
     port = free_port()
@@ -87,6 +95,18 @@ def test_a_clip_is_written_on_this_machine(remote_session):
     assert clip.parent == tmp / "captures" and sorted(p.name for p in clip.iterdir()) == ["frame_00000.png",
                                                                                       "frame_00001.png"]
     assert np.asarray(Image.open(clip / "frame_00000.png")).shape == (64, 64, 3)
+
+
+def test_an_image_here_is_projected_by_the_server_and_kept_here(remote_session):
+    tmp, _, _ = remote_session
+    state = json.loads((tmp / "projected.json").read_text())
+    p = state["explore"]["projection"]
+    assert p["error"] is None and not p["running"] and p["crop_box"] == [16, 0, 64, 48], p
+    w_file = Path(p["w_file"])
+    assert w_file.parent == tmp / "captures" and w_file.name.startswith("projected-photo")
+    assert np.load(w_file, allow_pickle=False).dtype == np.float32
+    assert state["error"] is None and state["result_args_match"]    # the frame shows it, its W sent as bytes
+    assert any(f"projected W saved to {w_file}" in n for n in state["notes"])
 
 
 def test_a_wrong_token_is_shown_as_a_refusal(xdisplay, tiny_model, tmp_path):

@@ -2,7 +2,8 @@
 frame loop by scripted mouse and key events (viz/script.py): a model switch carries the layer over,
 Esc and quitting, an idle window that sleeps, a saved frame that reopens bit for bit (also through
 `render --state`), failed loads that leave the loaded model alone, the docking layout, undo and redo,
-the model browser, the small confusions, and a session that survives a restart.
+the model browser, the small confusions, and a session that survives a restart (with the exploration
+sections' fields).
 
 One long session (`user_session`) goes through most of it, dumping its state after each step; a
 second launch in the same config directory restores it; two short launches start on a damaged and
@@ -475,3 +476,33 @@ def test_a_damaged_or_newer_session_is_reported_and_ignored(xdisplay, tiny_model
     state = json.loads((tmp_path / "start.json").read_text())
     assert state["error"] is None and state["settings"]["latent"]["x"] == 0.0
     assert any(words in n for n in state["notes"]), state["notes"]
+
+
+EXPLORE_FIELDS = {"explore.projection.image_path": "photo-here.png", "explore.projection.space": "w+",
+                  "explore.projection.steps": 120, "explore.seed_grid.columns": 6, "explore.seed_grid.rows": 2,
+                  "explore.seed_grid.mode": "direction", "explore.run.run_dir": "runs/00003",
+                  "explore.run.model_b": "other.safetensors", "explore.inspect.magnification": 20}
+
+
+def test_the_exploration_sections_fields_survive_a_restart(xdisplay, tiny_model, tmp_path):
+    """Projection, Seed grid, Run over time & A/B and Inspect pixels: set, an undo step, quit, launch again."""
+    steps = [{"wait": "frame"}, {"dump": str(tmp_path / "fresh.json")}]
+    steps += [{"set": path, "value": value} for path, value in EXPLORE_FIELDS.items()]
+    steps += [{"frames": 3}, {"dump": str(tmp_path / "set.json")},
+              {"set": "explore.inspect.magnification", "value": 24}, {"frames": 2},
+              {"key": "z", "mods": ["ctrl"]}, {"frames": 2}, {"dump": str(tmp_path / "undone.json")}, {"quit": 0}]
+    proc = run_gui([str(tiny_model)], tmp_path, steps)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = [{"wait": "frame"}, {"frames": 2}, {"dump": str(tmp_path / "again.json")}, {"quit": 0}]
+    proc = run_gui([str(tiny_model)], tmp_path, again)                  # the same config directory
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fresh, before, after = (_state(tmp_path, name) for name in ("fresh", "set", "again"))
+    expected = {"projection": {"image_path": "photo-here.png", "space": "w+", "steps": 120},
+                "seed_grid": {"columns": 6, "rows": 2, "mode": "direction", "direction_index": 0, "step": 1.0},
+                "run": {"run_dir": "runs/00003", "model_b": "other.safetensors"}, "inspect": {"magnification": 20}}
+    for section, values in expected.items():
+        assert fresh["settings"][section] != values, section             # not the defaults: the test can fail
+        assert before["settings"][section] == values, section
+        assert after["settings"][section] == values, section             # read back into the widgets
+    assert _state(tmp_path, "undone")["settings"]["inspect"] == {"magnification": 20}   # 24 was one undo step
+    assert after["error"] is None

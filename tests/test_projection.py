@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from renderer.worker.latents import mapped_ws
-from renderer.worker.analysis.image_align import ImageLoadError, align_image, load_image
+from renderer.image_align import ImageLoadError, align_image, load_image
 from renderer.worker.analysis.image_distance import PixelDistance, laplacian_pyramid, psnr, ssim
 from renderer.worker.analysis.projection import (ProjectionError, ProjectionSettings, Projector, learning_rate,
                                                  noise_penalty, target_tensor, w_noise_scale)
@@ -75,6 +75,34 @@ def test_load_image_errors(tmp_path):
         load_image(tmp_path / "bad.png")
     with pytest.raises(ImageLoadError, match="no such file"):
         load_image(tmp_path / "missing.png")
+
+
+def test_load_image_reads_only_bounded_regular_files_of_known_formats(tmp_path, monkeypatch):
+    import os
+
+    from renderer import image_align
+
+    big = tmp_path / "big.png"
+    with open(big, "wb") as f:
+        f.truncate(image_align.MAX_IMAGE_FILE_BYTES + 1)
+    with pytest.raises(ImageLoadError, match="big.png holds 33,554,433 bytes"):
+        load_image(big)
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (40, 30)).save(wide)
+    monkeypatch.setattr(image_align, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(ImageLoadError, match="wide.png is 40x30 pixels"):
+        load_image(wide)
+    monkeypatch.undo()
+    pcx = tmp_path / "old.pcx"
+    Image.new("RGB", (8, 8)).save(pcx)                     # Pillow reads PCX, but not for projection
+    with pytest.raises(ImageLoadError, match="old.pcx as an image"):
+        load_image(pcx)
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageLoadError, match="named pipe"):
+        load_image(fifo)
+    target = image_align.projection_target(wide, 16, 3)
+    assert target.pixels.shape == (16, 16, 3) and target.crop_box == (5, 0, 35, 30) and target.name == "wide.png"
 
 
 # --- Image distance -----------------------------------------------------------------------------

@@ -10,8 +10,10 @@ import pickle
 import numpy as np
 import pytest
 
-from renderer.protocol import RenderArgs
-from renderer.protocol import ClipSpec, FrameRequest, JobRequest, Keyframe, LayerAnalysisRequest
+from renderer.animation import Animation, DirectionSweep
+from renderer.directions import FILE, DirectionMove, DirectionSource
+from renderer.protocol import (ClipSpec, CompareRequest, DirectionsRequest, FrameRequest, JobRequest, Keyframe,
+                               LayerAnalysisRequest, RenderArgs, RunTimelineRequest)
 from renderer.remote.served_files import ServedFiles, ServedPathError
 from renderer.remote.wfile import MAX_W_FILE_BYTES, w_file_bytes
 from renderer.remote.wfile import WFileError as SentWFileError
@@ -111,6 +113,41 @@ def test_requests_get_their_models_resolved_and_w_paths_refused(tree):
         files.resolve_in(FrameRequest(1, RenderArgs(model="models/a.pkl", w_file="/home/me/w.npy")))
     untouched = FrameRequest(1, RenderArgs())
     assert files.resolve_in(untouched) is untouched
+
+
+def test_exploration_paths_resolve_under_the_root_and_nowhere_else(tree):
+    root, outside = tree
+    files = ServedFiles(root)
+    np.save(root / "models" / "d.npy", np.eye(4, dtype=np.float32))
+    np.save(outside / "d.npy", np.eye(4, dtype=np.float32))
+    (root / "models" / "d-link.npy").symlink_to(outside / "d.npy")
+    base = RenderArgs(model="models/a.pkl")
+    inside = DirectionSource(method=FILE, path="models/d.npy")
+    frame = files.resolve_in(FrameRequest(1, base.replace(directions=(DirectionMove(inside, 0, 1.0),))))
+    assert frame.args.directions[0].source.path == str(root / "models" / "d.npy")
+    sweep = Animation(sweep=DirectionSweep(source=inside, amplitude=1.0, anim=True))
+    clip = files.resolve_in(JobRequest(3, ClipSpec("", base, 2, motion=sweep)))
+    assert clip.spec.motion.sweep.source.path == str(root / "models" / "d.npy")
+    timeline = files.resolve_in(JobRequest(2, RunTimelineRequest(base, "runs/00001")))
+    assert timeline.spec.run_dir == str(root / "runs" / "00001")
+    compare = files.resolve_in(JobRequest(2, CompareRequest(base, "models/b.safetensors")))
+    assert compare.spec.model_b == str(root / "models" / "b.safetensors")
+    gan = JobRequest(5, DirectionsRequest(RenderArgs(), DirectionSource()))
+    assert files.resolve_in(gan) is gan                        # GANSpace and SeFa name no file
+    for spec, words in ((DirectionsRequest(base, DirectionSource(method=FILE, path="../secret/d.npy")), "outside"),
+                        (DirectionsRequest(base, DirectionSource(method=FILE, path="models/d-link.npy")), "symbolic link"),
+                        (DirectionsRequest(base, DirectionSource(method=FILE, path="models/notes.txt")), "not a direction file"),
+                        (DirectionsRequest(base, DirectionSource(method=FILE, path="models/none.npy")), "no such file"),
+                        (RunTimelineRequest(base, str(outside)), "outside"),
+                        (RunTimelineRequest(base, "empty"), "not a training run"),
+                        (RunTimelineRequest(base, "leak-dir"), "symbolic link"),
+                        (CompareRequest(base, "../secret/stolen.pkl"), "outside"),
+                        (CompareRequest(base, "models/leak.pkl"), "symbolic link")):
+        with pytest.raises(ServedPathError, match=words):
+            files.resolve_in(JobRequest(6, spec))
+    with pytest.raises(ServedPathError, match="outside"):
+        moved = base.replace(directions=(DirectionMove(DirectionSource(method=FILE, path=str(outside / "d.npy")), 0, 1.0),))
+        files.resolve_in(FrameRequest(1, moved))
 
 
 # --- W files -------------------------------------------------------------------------------------

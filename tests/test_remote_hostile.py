@@ -128,6 +128,12 @@ def test_a_wrong_version_is_told_so(tmp_path):
         assert refusal.kind == "version" and "same version" in refusal.reason
 
 
+def projection(pixels: object) -> list:
+    """A ProjectionRequest as MessagePack, with `pixels` as its target's pixels."""
+    target = ["ProjectionTarget", {"pixels": pixels, "crop_box": [0, 0, 1, 1], "source_size": [1, 1]}]
+    return ["ProjectionRequest", {"args": ["RenderArgs", {}], "target": target}]
+
+
 def after_token(marker: Path) -> list[tuple[bytes, str]]:
     """(what the client sends after its Hello, a word in the server's Fault or None if it just closes)."""
     good = MESSAGES.encode(FrameRequest(1, RenderArgs()))
@@ -139,6 +145,9 @@ def after_token(marker: Path) -> list[tuple[bytes, str]]:
         (framed(pack(["JobRequest", {"job_id": 1, "spec": ["ModelInfo", {}]}])), "not expected here"),
         (framed(pack(["FrameRequest", {"stamp": 1, "args": ["RenderArgs", {"w_npy": b"x" * (16 * 1024 * 1024 + 1)}]}])),
          "RenderArgs.w_npy"),
+        (framed(pack(["JobRequest", {"job_id": 1, "spec": projection(["uint8", [2049, 2048, 3], bytes(2049 * 2048 * 3)])}])),
+         "ProjectionTarget.pixels"),                                # an image to project over the limit
+        (framed(pack(["JobRequest", {"job_id": 1, "spec": projection(marker_pickle(marker))}])), "ProjectionTarget.pixels"),
         (framed(MESSAGES.encode(WireFrame(1, RenderResult(), None))), "not expected"),   # a server's message
         (framed(MESSAGES.encode(Fault("x"))), "not expected"),
         (framed(pack(["FrameRequest", {"stamp": "1", "args": ["RenderArgs", {}]}])), "FrameRequest.stamp"),

@@ -12,11 +12,12 @@ import pytest
 from renderer.capture import save_png
 from renderer.conventions import as_matrix3, user_transform, weighted_seeds
 from renderer.protocol import RenderArgs
-from viz.frame_state import FrameStateError, frame_settings, settings_from_args
+from viz.frame_state import GUI_STATE_KEY, FrameStateError, frame_settings, settings_document, settings_from_args
 from viz.history import MAX_STEPS, History
 from viz.session import (SESSION_KIND, NewerSessionError, SessionError, SessionFiles, load_session,
                          save_session, session_from_document)
-from viz.state import EquivarianceState, LatentState, Session, Settings, TruncNoiseState
+from viz.state import (EquivarianceState, InspectState, LatentState, ProjectionState, RunState, SeedGridState, Session,
+                       Settings, TruncNoiseState)
 
 
 def _psi(value: float) -> Settings:
@@ -139,3 +140,19 @@ def test_a_png_without_a_render_state_is_refused_with_its_name(tmp_path):
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "plain.png")
     with pytest.raises(FrameStateError, match="plain.png"):
         frame_settings(tmp_path / "plain.png", Settings())
+
+
+def test_the_exploration_sections_are_in_the_session_but_not_in_saved_frames(tmp_path):
+    explore = dict(projection=ProjectionState(image_path="/home/me/photo.png", space="w+", steps=77),
+                   seed_grid=SeedGridState(columns=6, rows=2, mode="direction", direction_index=3, step=0.5),
+                   run=RunState(run_dir="runs/00002", model_b="b.pkl"), inspect=InspectState(magnification=20))
+    settings = replace(Settings(), latent=LatentState(x=3.0), **explore)
+    assert load_session(save_session(tmp_path / "s.json", Session(settings=settings))).settings == settings
+    path = save_png(tmp_path / "f.png", np.zeros((4, 4, 3), np.uint8), RenderArgs(model="m.safetensors"), None,
+                    {GUI_STATE_KEY: settings_document(settings)})
+    assert "photo.png" not in path.with_suffix(".json").read_text()
+    current = replace(Settings(), projection=ProjectionState(image_path="other.png"), inspect=InspectState(4))
+    opened, _, exact = frame_settings(path, current)
+    assert exact and opened.latent.x == 3.0                       # the frame's own settings ...
+    assert (opened.projection, opened.seed_grid, opened.run, opened.inspect) == \
+        (current.projection, current.seed_grid, current.run, current.inspect)   # ... the rest stays as it is

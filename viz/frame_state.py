@@ -19,6 +19,7 @@ from viz.state import (DirectionsState, EquivarianceState, LatentState, LayerSta
 
 GUI_STATE_KEY = "gui_state"        # in the saved state's "extra": the visualizer's settings for the frame
 SEED_CELLS = 1 << 32
+NOT_IN_FRAMES = ("projection", "seed_grid", "run", "inspect")   # Settings sections left out of saved frames
 
 
 class FrameStateError(ValueError):
@@ -26,7 +27,12 @@ class FrameStateError(ValueError):
 
 
 def settings_document(settings: Settings) -> dict[str, Any]:
-    return {"session_version": SESSION_VERSION, "settings": to_json_data(settings)}
+    """The settings stored with a saved frame: all but the exploration sections that do not change the
+    frame (an image to project, a grid's size, a run, the loupe), which stay the user's own."""
+    data = to_json_data(settings)
+    for section in NOT_IN_FRAMES:
+        data.pop(section)
+    return {"session_version": SESSION_VERSION, "settings": data}
 
 
 def read_frame(path: str | os.PathLike) -> tuple[RenderArgs, Settings | None]:

@@ -11,8 +11,10 @@ from imgui_bundle import imgui
 from gui_utils import imgui_utils
 from gui_utils.imgui_utils import checkbox
 from renderer.protocol import PixelProbeRequest, PixelValues
+from viz.state import InspectState
 
 LOUPE_SIZE = 160              # px at scale 1
+MIN_ZOOM, MAX_ZOOM = 2, 32    # the loupe's magnification
 SHOWN_CHANNELS = 8            # channel values listed (the first ones; the count says how many there are)
 ENABLE_LABEL = "Inspect pixels under the cursor"
 
@@ -33,14 +35,21 @@ class InspectWidget:
     def __init__(self, viz) -> None:
         self.viz = viz
         self.enabled = False
-        self.magnification = 8
+        self.restore(InspectState())
         self.job = None
         self.values: PixelValues | None = None
         self._asked: tuple | None = None       # (args, x, y) of the probe running or answered
         self.drawn = InspectDrawn()
 
+    def state(self) -> InspectState:
+        return InspectState(magnification=int(self.magnification))
+
+    def restore(self, state: InspectState) -> None:
+        self.magnification = min(max(state.magnification, MIN_ZOOM), MAX_ZOOM)
+
     def reset(self) -> None:
-        self.enabled, self.magnification = False, 8
+        self.enabled = False
+        self.restore(InspectState())
 
     @property
     def busy(self) -> bool:
@@ -99,7 +108,7 @@ class InspectWidget:
         if show:
             _, self.enabled = checkbox(ENABLE_LABEL, self.enabled)
             with imgui_utils.item_width(self.viz.layout.small_input_width * 2):
-                _, self.magnification = imgui.slider_int("Loupe zoom", self.magnification, 2, 32)
+                _, self.magnification = imgui.slider_int("Loupe zoom", self.magnification, MIN_ZOOM, MAX_ZOOM)
             view = self.viz.image_view
             imgui.text(f"Image zoom {view.view_zoom:.2g}x")
             imgui_utils.help_marker("The mouse wheel over the image zooms about the cursor (up to 64x); the right or "

@@ -277,7 +277,9 @@ class Visualizer(ImguiWindow):
                         trunc_noise=self.trunc_noise.state(), equivariance=self.equivariance.state(),
                         layer=self.layer.state(), analysis=self.analysis.state(), capture=self.capture.state(),
                         clip=self.clip.state(), performance=self.performance.state(),
-                        directions=self.explore.directions.state())
+                        directions=self.explore.directions.state(), projection=self.explore.projection.state(),
+                        seed_grid=self.explore.seed_grid.state(), run=self.explore.run.state(),
+                        inspect=self.explore.inspect.state())
 
     def restore_settings(self, settings: Settings) -> None:
         self.model.restore(settings.model)
@@ -291,6 +293,10 @@ class Visualizer(ImguiWindow):
         self.clip.restore(settings.clip)
         self.performance.restore(settings.performance)
         self.explore.directions.restore(settings.directions)
+        self.explore.projection.restore(settings.projection)
+        self.explore.seed_grid.restore(settings.seed_grid)
+        self.explore.run.restore(settings.run)
+        self.explore.inspect.restore(settings.inspect)
 
     def undo(self) -> None:
         target = self.history.undo(self.settings())

@@ -1,4 +1,4 @@
-"""Projection: open (or drop) an image; the worker fits W or W+ so that the model reproduces its centred
+"""Projection: open (or drop) an image (read and aligned here, also against a remote worker); the worker fits W or W+ so that the model reproduces its centred
 square, with a preview of the current W every few steps, the distance curve, a progress bar and
 Cancel. The result is kept as a W file in the capture folder (written atomically) and shown."""
 
@@ -15,14 +15,16 @@ from gui_utils import imgui_utils
 from gui_utils.gl_utils import Texture
 from gui_utils.imgui_utils import button, grayed_out
 from renderer.files import write_atomic
+from renderer.image_align import ImageLoadError, projection_target
 from renderer.protocol import PROJECTION_SPACES, ProjectionPreview, ProjectionRequest, ProjectionResult, RenderArgs
 from viz.capture_widget import next_free
+from viz.state import ProjectionState
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 PREVIEW_SIZE = 160            # px at scale 1: the target and the current W's image, side by side
 PLOT_HEIGHT = 120
 PREVIEW_EVERY = 5             # steps between previews
-DEFAULT_STEPS = 300
+MAX_STEPS = 100_000
 START_LABEL = "Project##projection"
 CANCEL_LABEL = "Cancel##projection"
 
@@ -45,9 +47,7 @@ class ProjectionDrawn:
 class ProjectionWidget:
     def __init__(self, viz) -> None:
         self.viz = viz
-        self.image_path = ""
-        self.space = "w"
-        self.steps = DEFAULT_STEPS
+        self.restore(ProjectionState())
         self.job = None
         self.preview: ProjectionPreview | None = None
         self.target: np.ndarray | None = None
@@ -59,9 +59,17 @@ class ProjectionWidget:
         self._shown: tuple[object, object] = (None, None)
         self.drawn = ProjectionDrawn()
 
+    def state(self) -> ProjectionState:
+        return ProjectionState(image_path=self.image_path, space=self.space, steps=int(self.steps))
+
+    def restore(self, state: ProjectionState) -> None:
+        self.image_path = state.image_path
+        self.space = state.space if state.space in PROJECTION_SPACES else "w"
+        self.steps = int(np.clip(state.steps, 1, MAX_STEPS))
+
     def reset(self) -> None:
         """The image, space and steps back to their defaults (a running projection goes on)."""
-        self.image_path, self.space, self.steps = "", "w", DEFAULT_STEPS
+        self.restore(ProjectionState())
 
     @staticmethod
     def takes(path: str) -> bool:
@@ -79,9 +87,16 @@ class ProjectionWidget:
         if self.job is not None or not self.image_path.strip():
             return
         self.preview, self.result, self.distances, self.target, self.crop_box = None, None, [], None, None
+        info = self.viz.model_info
+        try:
+            # Read here, on the GUI's machine: a remote worker gets the pixels, never the path.
+            target = projection_target(self.image_path.strip(), info.img_resolution, info.img_channels)
+        except ImageLoadError as e:
+            self.drawn = ProjectionDrawn(error=str(e))
+            self.viz.note(f"Projection: {e}")
+            return
         self.drawn = ProjectionDrawn(running=True, total=self.steps)
-        spec = ProjectionRequest(args.replace(directions=(), w_file=None),
-                                 str(Path(self.image_path.strip()).expanduser()), space=self.space,
+        spec = ProjectionRequest(args.replace(directions=(), w_file=None), target, space=self.space,
                                  steps=int(self.steps), preview_every=PREVIEW_EVERY)
         self.job = self.viz.client.submit(spec)
 
@@ -158,7 +173,7 @@ class ProjectionWidget:
             imgui.same_line()
             with imgui_utils.item_width(lay.small_input_width):
                 _, steps = imgui.input_int("steps##projection", self.steps, 50, 500)
-            self.steps = int(np.clip(steps, 1, 100_000))
+            self.steps = int(np.clip(steps, 1, MAX_STEPS))
             imgui_utils.help_marker("W: one w for every row; W+: one per row (closer fits, less editable). Distance: "
                                     "Laplacian-pyramid L1 + SSIM at three scales, plus the discriminator's features "
                                     "when the model's training run directory holds D (training-state.pt). Offline.")

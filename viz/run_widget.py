@@ -13,6 +13,7 @@ from gui_utils import imgui_utils
 from gui_utils.gl_utils import Texture
 from gui_utils.imgui_utils import button, grayed_out
 from renderer.protocol import Comparison, CompareRequest, RenderArgs, RunSnapshot, RunTimelineRequest
+from viz.state import RunState
 
 IMAGE_SIZE = 150              # px at scale 1: a snapshot, and each of A, B and their difference
 LOAD_LABEL = "Load run"
@@ -34,8 +35,7 @@ class RunDrawn:
 class RunWidget:
     def __init__(self, viz) -> None:
         self.viz = viz
-        self.run_dir = ""
-        self.model_b = ""
+        self.restore(RunState())
         self.run_job = None
         self.compare_job = None
         self.snapshots: list[RunSnapshot] = []
@@ -46,8 +46,14 @@ class RunWidget:
         self._uploaded: tuple[object, object] = (None, None)
         self.drawn = RunDrawn()
 
+    def state(self) -> RunState:
+        return RunState(run_dir=self.run_dir, model_b=self.model_b)
+
+    def restore(self, state: RunState) -> None:
+        self.run_dir, self.model_b = state.run_dir, state.model_b
+
     def reset(self) -> None:
-        self.run_dir = self.model_b = ""
+        self.restore(RunState())
 
     @property
     def busy(self) -> bool:

@@ -13,6 +13,7 @@ from gui_utils.gl_utils import Texture
 from gui_utils.imgui_utils import button, grayed_out
 from renderer.directions import DirectionMove
 from renderer.protocol import GridCell, RenderArgs, SeedGridRequest
+from viz.state import SeedGridState
 
 CELL_PIXELS = 96              # thumbnail size the worker renders, and the cell size on screen at scale 1
 GRID_LABEL = "##seed grid"
@@ -43,8 +44,17 @@ class SeedGridWidget:
         self._dirty = False
         self.drawn = SeedGridDrawn()
 
+    def state(self) -> SeedGridState:
+        return SeedGridState(columns=int(self.columns), rows=int(self.rows), mode=self.mode,
+                             direction_index=int(self.direction_index), step=float(self.step))
+
+    def restore(self, state: SeedGridState) -> None:
+        self.columns, self.rows = max(1, state.columns), max(1, state.rows)
+        self.mode = state.mode if state.mode in MODES else "seeds"
+        self.direction_index, self.step = max(0, state.direction_index), state.step
+
     def reset(self) -> None:
-        self.columns, self.rows, self.mode, self.direction_index, self.step = 4, 3, "seeds", 0, 1.0
+        self.restore(SeedGridState())
 
     @property
     def busy(self) -> bool:

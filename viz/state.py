@@ -127,6 +127,33 @@ class DirectionsState:
 
 
 @dataclass(frozen=True)
+class ProjectionState:
+    image_path: str = ""            # the image to project, on the GUI's machine
+    space: str = "w"                # "w" or "w+"
+    steps: int = 300
+
+
+@dataclass(frozen=True)
+class SeedGridState:
+    columns: int = 4
+    rows: int = 3
+    mode: str = "seeds"             # "seeds" (the latent plane) or "direction" (one direction's steps)
+    direction_index: int = 0
+    step: float = 1.0               # W units between cells (direction mode)
+
+
+@dataclass(frozen=True)
+class RunState:
+    run_dir: str = ""               # a training run directory ("": the loaded model's)
+    model_b: str = ""               # the model compared with the loaded one
+
+
+@dataclass(frozen=True)
+class InspectState:
+    magnification: int = 8          # the loupe's zoom
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of the visualizer (what undo covers)."""
     model: ModelState = ModelState()
@@ -140,6 +167,10 @@ class Settings:
     clip: ClipState = ClipState()
     performance: PerformanceState = PerformanceState()
     directions: DirectionsState = DirectionsState()
+    projection: ProjectionState = ProjectionState()     # these four do not change the frame
+    seed_grid: SeedGridState = SeedGridState()
+    run: RunState = RunState()
+    inspect: InspectState = InspectState()
 
     def settled(self) -> "Settings":
         """The settings with what a running animation moves left out: two states that differ only

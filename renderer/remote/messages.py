@@ -23,8 +23,8 @@ from renderer.protocol import (AverageSpectrumRequest, CancelJob, ChannelStats, 
                                JobRequest, Keyframe, LayerAnalysis, LayerAnalysisRequest, LayerFilterData, LayerInfo,
                                LayerSpectrumData, ModelInfo, RenderArgs, RenderResult, StatusRequest, WorkerStatus,
                                CompareRequest, Comparison, DirectionsRequest, GridCell, PixelProbeRequest, PixelValues,
-                               ProjectionPreview, ProjectionRequest, ProjectionResult, RunSnapshot, RunTimeline,
-                               RunTimelineRequest, SeedGridRequest)
+                               MAX_TARGET_SIDE, ProjectionPreview, ProjectionRequest, ProjectionResult, ProjectionTarget,
+                               RunSnapshot, RunTimeline, RunTimelineRequest, SeedGridRequest)
 from renderer.remote.codec import Limits, Registry
 from renderer.remote.wfile import MAX_W_FILE_BYTES
 from renderer.spectra import AverageSpectrum
@@ -187,10 +187,12 @@ MESSAGES.register(TransformMotion)
 MESSAGES.register(Animation)
 MESSAGES.register(DirectionSweep)
 MESSAGES.register(ClipSpec, out_path=PATH, keyframes=Limits(items=MAX_CLIP_FRAMES), format=WORD)
-# Exploring a model (renderer.worker.explore_jobs). Paths in them (a direction file, the image to project)
-# are the server's.
+# Exploring a model (renderer.worker.explore_jobs). Paths in them (a direction file, a run directory,
+# model B) are the server's; the image to project travels as its aligned pixels.
 MESSAGES.register(DirectionsRequest)
-MESSAGES.register(ProjectionRequest, image_path=PATH, space=WORD, distance=WORD)
+MESSAGES.register(ProjectionTarget, pixels=Limits(array_bytes=MAX_TARGET_SIDE * MAX_TARGET_SIDE * 3, array_dims=3),
+                  name=NAME)
+MESSAGES.register(ProjectionRequest, space=WORD, distance=WORD)
 MESSAGES.register(SeedGridRequest)
 MESSAGES.register(RunTimelineRequest, run_dir=PATH)
 MESSAGES.register(CompareRequest, model_b=PATH)

@@ -1,7 +1,7 @@
 """The files a server serves: models under its root folder, and nothing else.
 
-Every path a GUI names (the model field, Recent, the browser) is the server's, relative to the root
-(an absolute path is accepted only if it lies inside the root). A path that leads outside the root,
+Every path a GUI names (the model field, Recent, the browser, a direction file, a run directory, model
+B) is the server's, relative to the root (an absolute path is accepted only if it lies inside the root). A path that leads outside the root,
 through ".." or through a symbolic link, a file that is not a model, and a folder that is not a
 training run are refused with a ServedPathError that says which.
 """
@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from renderer.conventions import SNAPSHOT_NAME
-from renderer.protocol import RenderArgs
+from renderer.directions import FILE, DirectionSource
+from renderer.protocol import CompareRequest, JobRequest, RenderArgs, RunTimelineRequest
 from renderer.remote.messages import DirectoryEntry, DirectoryListing
-from renderer.remote.walk import replace_args
+from renderer.remote.walk import replace_args, replace_instances
 
 MODEL_SUFFIXES = (".pkl", ".safetensors", ".pt")
 MAX_ENTRIES = 10_000
@@ -53,10 +54,49 @@ class ServedFiles:
             return path
         raise ServedPathError(f"{user_path}: not a regular file or folder")
 
+    def run_path(self, user_path: str) -> Path:
+        """The training run directory that `user_path` names, as an absolute path."""
+        path = self._inside(user_path, "run directory")
+        if not path.is_dir():
+            raise ServedPathError(f"{user_path}: no such folder in the served folder {self.root}")
+        if not self._is_run(path):
+            raise ServedPathError(f"{user_path}: a folder without network-snapshot-NNNNNN.pkl or .safetensors "
+                                  "files, so not a training run")
+        return path
+
+    def direction_file(self, user_path: str) -> Path:
+        """The direction file (.npy) that `user_path` names, as an absolute path."""
+        path = self._inside(user_path, "direction file")
+        if path.suffix.lower() != ".npy":
+            raise ServedPathError(f"{user_path}: not a direction file (a .npy array)")
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            raise ServedPathError(f"{user_path}: no such file in the served folder {self.root}") from None
+        if not stat.S_ISREG(mode):
+            raise ServedPathError(f"{user_path}: not a regular file")
+        return path
+
     def resolve_in(self, message: Any) -> Any:
-        """`message` with the model of every RenderArgs in it resolved (to an absolute path under the
-        root); ServedPathError if one is refused, or if one names a W file (a path on the GUI's machine)."""
-        return replace_args(message, self._resolved)
+        """`message` with every path the server will open resolved (to an absolute path under the root):
+        the model of every RenderArgs, every direction file, a run over time's directory and model B of
+        an A/B comparison. ServedPathError if one is refused, or if one names a W file (a path on the
+        GUI's machine)."""
+        message = replace_args(message, self._resolved)
+        message = replace_instances(message, DirectionSource, self._resolved_source)
+        if isinstance(message, JobRequest):
+            spec = message.spec
+            if isinstance(spec, RunTimelineRequest):
+                spec = dataclasses.replace(spec, run_dir=str(self.run_path(spec.run_dir)))
+            elif isinstance(spec, CompareRequest):
+                spec = dataclasses.replace(spec, model_b=str(self.model_path(spec.model_b)))
+            message = message if spec is message.spec else dataclasses.replace(message, spec=spec)
+        return message
+
+    def _resolved_source(self, source: DirectionSource) -> DirectionSource:
+        if source.method != FILE:
+            return source
+        return dataclasses.replace(source, path=str(self.direction_file(source.path)))
 
     def _resolved(self, args: RenderArgs) -> RenderArgs:
         if args.w_file is not None:

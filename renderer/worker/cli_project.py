@@ -18,7 +18,7 @@ import torch
 
 from renderer.files import write_atomic
 from renderer.worker.analysis.d_distance import DISTANCES, NoDiscriminator, choose_distance
-from renderer.worker.analysis.image_align import ImageLoadError, align_image, load_image
+from renderer.image_align import ImageLoadError, align_image, load_image
 from renderer.worker.analysis.image_distance import psnr
 from renderer.worker.analysis.projection import ProjectionError, ProjectionSettings, Projector
 from renderer.worker.cli_analysis import MODEL_HELP

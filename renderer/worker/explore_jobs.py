@@ -22,11 +22,11 @@ from PIL import Image
 from renderer.conventions import seed_from_cell, weighted_seeds
 from renderer.directions import GANSPACE, Directions
 from renderer.protocol import (CompareRequest, Comparison, DirectionMove, DirectionsRequest, GridCell,
-                               PixelProbeRequest, PROJECTION_SPACES, ProjectionPreview, ProjectionRequest, ProjectionResult, RenderArgs,
-                               RunSnapshot, RunTimeline, RunTimelineRequest, SeedGridRequest)
+                               PixelProbeRequest, PROJECTION_SPACES, ProjectionPreview, ProjectionRequest, ProjectionResult,
+                               ProjectionTarget, RenderArgs, RunSnapshot, RunTimeline, RunTimelineRequest,
+                               SeedGridRequest)
 from renderer.worker import latent_moves
 from renderer.worker.analysis.d_distance import NoDiscriminator, choose_distance
-from renderer.worker.analysis.image_align import ImageLoadError, align_image, load_image
 from renderer.worker.analysis.projection import ProjectionError, ProjectionSettings, Projector
 from renderer.worker.job_base import JobFailed, JobRun, Step, network
 from renderer.worker.latents import LatentError
@@ -77,8 +77,22 @@ def directions(spec: DirectionsRequest, models: ModelCache) -> JobRun:
 
 # --- Projection ----------------------------------------------------------------------------------
 
+def checked_target(target: ProjectionTarget, resolution: int, channels: int) -> np.ndarray:
+    """The target's pixels, if they are the uint8 [resolution, resolution, channels] image this model
+    needs (they may come from another machine); JobFailed says what is wrong."""
+    pixels = target.pixels
+    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8:
+        kind = pixels.dtype if isinstance(pixels, np.ndarray) else type(pixels).__name__
+        raise JobFailed(f"Projection: the image arrived as {kind} values, not 8-bit pixels; open it again.")
+    if pixels.shape != (resolution, resolution, channels):
+        raise JobFailed(f"Projection: the image was aligned to {' x '.join(map(str, pixels.shape))} pixels, this "
+                        f"model takes {resolution} x {resolution} x {channels}; press Project again (a model of "
+                        "another resolution may have been opened meanwhile).")
+    return pixels
+
+
 def projection(spec: ProjectionRequest, models: ModelCache) -> JobRun:
-    """Project the image file into W or W+, one optimiser step per slice. The model's own noise maps
+    """Project the target image into W or W+, one optimiser step per slice. The model's own noise maps
     are kept (not optimised), so the W of the result alone reproduces its image."""
     if spec.space not in PROJECTION_SPACES:
         raise JobFailed(f"Unknown latent space {spec.space!r}; choose w or w+.")
@@ -87,18 +101,18 @@ def projection(spec: ProjectionRequest, models: ModelCache) -> JobRun:
     if not (math.isfinite(spec.w_noise) and spec.w_noise >= 0):
         raise JobFailed(f"The w noise must be 0 or more, got {spec.w_noise}.")
     G, _ = network(models, spec.args)
+    pixels = checked_target(spec.target, G.img_resolution, G.img_channels)
     yield Step(0, spec.steps)
     try:
-        aligned = align_image(load_image(spec.image_path), G.img_resolution, G.img_channels)
         settings = ProjectionSettings(steps=spec.steps, w_plus=spec.space == "w+", seed=spec.seed,
                                       class_idx=spec.args.class_idx, w_noise_factor=spec.w_noise,
                                       optimize_noise=False)
         make_distance, kind = choose_distance(spec.distance, spec.args.model, G)
-        projector = Projector(G, aligned.pixels, settings, make_distance)
-    except (ImageLoadError, ProjectionError, NoDiscriminator) as e:
+        projector = Projector(G, pixels, settings, make_distance)
+    except (ProjectionError, NoDiscriminator) as e:
         raise JobFailed(f"Projection: {e}") from None
     every = max(1, int(spec.preview_every))
-    target = np.ascontiguousarray(aligned.pixels if aligned.pixels.shape[2] == 3 else np.repeat(aligned.pixels, 3, 2))
+    target = np.ascontiguousarray(pixels if pixels.shape[2] == 3 else np.repeat(pixels, 3, 2))
     first = True
     while not projector.finished:
         state = projector.step(1)
@@ -106,11 +120,11 @@ def projection(spec: ProjectionRequest, models: ModelCache) -> JobRun:
         if state.step % every == 0 or projector.finished:
             preview = ProjectionPreview(step=state.step, total=state.total, distance=state.distance,
                                         image=projector.preview(), w=state.ws, target=target if first else None,
-                                        crop_box=aligned.crop_box if first else None)
+                                        crop_box=spec.target.crop_box if first else None)
             first = False
         yield Step(state.step, state.total, preview)
     return ProjectionResult(w=projector.ws(), image=projector.preview(), target=target,
-                            crop_box=aligned.crop_box, source_size=aligned.source_size,
+                            crop_box=spec.target.crop_box, source_size=spec.target.source_size,
                             distances=np.asarray(projector.distances, dtype=np.float64), psnr=float(projector.psnr()),
                             space=spec.space, distance=kind)
 
