@@ -163,3 +163,62 @@ def test_resume_refuses_to_change_the_model_settings(tiny_data: Path, tmp_path: 
     assert state["progress"]["images_seen"] == 2 * PRESETS["tiny"]["batch"]
     assert json.loads((tmp_path / "run" / snapshots.CONFIG_FILE).read_text())["total_kimg"] == 1
     assert main(["--resume", str(tmp_path / "run"), "--batch", "8", "--no-malloc-tuning"]) == 2
+
+
+def _saved_state(path: Path, state: dict) -> Path:
+    torch.save(state, path)
+    return path
+
+
+def test_a_resume_state_is_read_only_as_torch_save_writes_it(tmp_path):
+    """training-state.pt is also read for the projection's discriminator distance, from the run of a
+    model the user opened: a regular, uncompressed torch.save archive whose records fit in the file."""
+    import os
+    import threading
+    import zipfile
+
+    good = _saved_state(tmp_path / "good.pt", {"D": {"w": torch.arange(6.0)}, "step": 3})
+    state = snapshots.read_state(good)
+    assert state["step"] == 3 and torch.equal(state["D"]["w"], torch.arange(6.0))
+
+    # A small file whose tensor record is deflated: it would expand to 400 MB.
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bomb, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if "/data/" in info.filename:
+                data = bytes(400 << 20)
+            dst.writestr(info.filename, data, compress_type=zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < 2 << 20
+    with pytest.raises(snapshots.UnreadableState, match="compressed record"):
+        snapshots.read_state(bomb)
+
+    with pytest.raises(snapshots.UnreadableState, match="not a torch.save archive"):
+        snapshots.read_state(_text(tmp_path / "text.pt", "not an archive"))
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("true",))
+    with pytest.raises(snapshots.UnreadableState, match="objects a training state never does"):
+        snapshots.read_state(_saved_state(tmp_path / "code.pt", {"D": Payload()}))
+
+    fifo = tmp_path / "fifo.pt"
+    os.mkfifo(fifo)
+    outcome: list[str] = []
+    reader = threading.Thread(target=lambda: outcome.append(_error_of(fifo)), daemon=True)
+    reader.start()
+    reader.join(10)
+    assert outcome and "named pipe (FIFO)" in outcome[0]
+
+
+def _text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def _error_of(path: Path) -> str:
+    try:
+        snapshots.read_state(path)
+    except snapshots.UnreadableState as e:
+        return str(e)
+    return "read"

@@ -24,7 +24,7 @@ from torch import nn
 from renderer.worker.analysis.image_distance import PixelDistance
 from training.config import TrainConfig
 from training.discriminator import Discriminator
-from training.snapshots import CONFIG_FILE, STATE_FILE, read_state
+from training.snapshots import CONFIG_FILE, STATE_FILE, UnreadableState, read_state
 
 DISTANCES = ("auto", "pixels", "discriminator")
 
@@ -51,6 +51,8 @@ def load_discriminator(model_path: str, G: nn.Module) -> Discriminator:
         config = TrainConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
         D = Discriminator(**config.discriminator_kwargs(int(G.img_resolution), int(G.img_channels)))
         D.load_state_dict(read_state(state_path)["D"])
+    except UnreadableState as e:
+        raise NoDiscriminator(f"The discriminator of {run.name} cannot be read: {e}; use the pixel distance.") from None
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
         raise NoDiscriminator(f"The discriminator of {run.name} cannot be used for this model "
                               f"({type(e).__name__}: {str(e)[:200]}); use the pixel distance.") from None
