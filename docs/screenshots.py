@@ -15,13 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gui_utils.virtual_screen import start_xvfb, stop_xvfb  # noqa: E402
+from tests.images import write_emoji_like  # noqa: E402
 DOCS = ROOT / "docs"
 JOB = 600
 
@@ -83,16 +81,6 @@ SESSIONS = {
 }
 
 
-def _projection_target(path: Path) -> None:
-    """A yellow disc with two dark eyes on white, wider than high (the crop shows)."""
-    yy, xx = np.mgrid[:80, :96]
-    image = np.full((80, 96, 3), 255, dtype=np.uint8)
-    image[(yy - 40) ** 2 + (xx - 48) ** 2 < 30 ** 2] = (250, 200, 40)
-    for eye_x in (38, 58):
-        image[(yy - 32) ** 2 + (xx - eye_x) ** 2 < 4 ** 2] = (60, 40, 20)
-    Image.fromarray(image).save(path)
-
-
 def run(name: str, screen: str, steps: list[dict]) -> None:
     xvfb, display = start_xvfb(screen)
     try:
@@ -102,7 +90,7 @@ def run(name: str, screen: str, steps: list[dict]) -> None:
             env = dict(os.environ, DISPLAY=display, STYLEGAN_VIZ_SCRIPT=str(script),
                        STYLEGAN_VIZ_CONFIG_DIR=str(Path(tmp) / "config"))
             (Path(tmp) / "checkpoints").symlink_to(ROOT / "checkpoints")    # paths on screen as a user's
-            _projection_target(Path(tmp) / "target.png")
+            write_emoji_like(Path(tmp) / "target.png")
             proc = subprocess.run([sys.executable, str(ROOT / "visualizer.py"), "checkpoints/demo.safetensors",
                                    "--fresh", "--capture-dir", "captures"], env=env, cwd=tmp, capture_output=True,
                                   text=True, timeout=2 * JOB)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from tests.images import write_emoji_like
 from tests.test_gui import run_gui
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +26,7 @@ def explore_session(xdisplay, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gui_explore")
     d = lambda name: str(tmp / f"{name}.json")  # noqa: E731
     target = tmp / "target.png"
-    _emoji_like(target)
+    write_emoji_like(target)
     run = tmp / "run"
     run.mkdir()
     shutil.copy(DEMO, run / "network-snapshot-000004.safetensors")
@@ -45,7 +45,8 @@ def explore_session(xdisplay, tmp_path_factory):
         {"click": "Reset##Directions"}, {"wait": "frame"}, {"dump": d("reset")},
         {"set": "explore.directions.sweep_amplitude", "value": 4.0},
         {"set": "explore.directions.sweep_period", "value": 2.0}, {"click": "Sweep##directions"},
-        {"frames": 40}, {"dump": d("sweeping")}, {"click": "Sweep##directions"}, {"wait": "frame"},
+        {"frames": 40}, {"wait": "value", "path": "client.frames_rendered", "grows_by": 2, "timeout": JOB_TIMEOUT},
+        {"dump": d("sweeping")}, {"click": "Sweep##directions"}, {"wait": "frame"},
         {"click": "Directions"},
         {"click": "Projection"}, {"set": "explore.projection.image_path", "value": str(target)},
         {"set": "explore.projection.steps", "value": 40},
@@ -80,16 +81,6 @@ def explore_session(xdisplay, tmp_path_factory):
     proc = run_gui([str(DEMO)], tmp, again, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp
-
-
-def _emoji_like(path: Path) -> None:
-    """A yellow disc with two dark eyes on white, 96 x 80 (wider than high: the crop is shown)."""
-    yy, xx = np.mgrid[:80, :96]
-    image = np.full((80, 96, 3), 255, dtype=np.uint8)
-    image[(yy - 40) ** 2 + (xx - 48) ** 2 < 30 ** 2] = (250, 200, 40)
-    for ex in (38, 58):
-        image[(yy - 32) ** 2 + (xx - ex) ** 2 < 4 ** 2] = (60, 40, 20)
-    Image.fromarray(image).save(path)
 
 
 def _state(tmp: Path, name: str) -> dict:

@@ -9,6 +9,7 @@ feed real ImGui mouse and key events (gui_utils.scripted_input). Steps (JSON obj
     {"wait": "link", "state": STATE}       until a remote worker's link is in STATE ("connected", "reconnecting", ...)
     {"wait": "explore"}                     until the jobs of the Directions ... Run over time sections are done
     {"wait": "value", "path": P, "at_least": N}  until the attribute at dotted path P is at least N
+                                            ("grows_by": N instead: at least N more than when the step began)
     {"set": "latent.x", "value": 5}         set a widget attribute (dotted path from the visualizer)
     {"click": LABEL}                        click the item drawn with LABEL (scrolls it into view);
                                             "at": [FX, FY] clicks at those fractions of its size;
@@ -81,6 +82,7 @@ class ScriptRunner:
         self._frames_left: int | None = None
         self._after_draw: list = []
         self._input_queued = False
+        self._baseline = None                   # a "grows_by" wait's value when its step began
         self._measuring: tuple[float, float, int] | None = None   # (wall, cpu, frames) when a CPU measure began
         self.waiting_for_close = False
         viz.after_draw_hooks.append(self._run_after_draw)
@@ -127,6 +129,7 @@ class ScriptRunner:
             self.steps.pop(0)
             self._started = None
             self._input_queued = False
+            self._baseline = None
 
     def _why(self) -> str:
         error = self.viz.result.error
@@ -159,6 +162,10 @@ class ScriptRunner:
                 target = viz
                 for name in step["path"].split("."):
                     target = getattr(target, name)
+                if "grows_by" in step:
+                    if self._baseline is None:
+                        self._baseline = target
+                    return target >= self._baseline + step["grows_by"]
                 return target is not None and target >= step["at_least"]
             raise ScriptError(f"unknown wait {step['wait']!r}")
         if "set" in step:
