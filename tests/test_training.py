@@ -193,13 +193,13 @@ def test_a_resume_state_is_read_only_as_torch_save_writes_it(tmp_path):
     with pytest.raises(snapshots.UnreadableState, match="compressed record"):
         snapshots.read_state(bomb)
 
-    with pytest.raises(snapshots.UnreadableState, match="not a torch.save archive"):
+    with pytest.raises(snapshots.UnreadableState, match="not a torch.save file"):
         snapshots.read_state(_text(tmp_path / "text.pt", "not an archive"))
 
     class Payload:
         def __reduce__(self):
             return (os.system, ("true",))
-    with pytest.raises(snapshots.UnreadableState, match="objects a training state never does"):
+    with pytest.raises(snapshots.UnreadableState, match="holds objects other than tensors and plain values"):
         snapshots.read_state(_saved_state(tmp_path / "code.pt", {"D": Payload()}))
 
     fifo = tmp_path / "fifo.pt"

@@ -25,7 +25,7 @@ LEGACY_STORAGE_DTYPES = {
     "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
     "BoolStorage": torch.bool,
 }
-_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 MAX_TENSOR_DIMS = 16
 
 
@@ -53,7 +53,7 @@ def declared_storage(blob: bytes) -> tuple[torch.dtype, int]:
         raise
     except Exception:  # any malformed header: pickle, struct and type errors alike
         raise RefusedPickle("tensor data in an unrecognised layout") from None
-    if magic != _LEGACY_MAGIC or not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"
+    if magic != LEGACY_MAGIC or not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"
                                       and pid[1] in LEGACY_STORAGE_DTYPES and isinstance(pid[4], int)):
         raise RefusedPickle("tensor data in an unrecognised layout")
     if not (isinstance(keys, list) and len(keys) == 1 and pid[5] is None):

@@ -18,8 +18,6 @@ import io
 import json
 import math
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ from PIL import Image
 
 from renderer.files import write_atomic
 from renderer.worker.models import save_generator
-from torch_utils.regular_file import NotARegularFile, open_regular
+from torch_utils.torch_save import TorchSaveError, read_checked
 
 STATE_FILE = "training-state.pt"
 CONFIG_FILE = "config.json"
@@ -66,46 +64,17 @@ class UnreadableState(ValueError):
 MAX_STATE_PICKLE_BYTES = 64 << 20      # the archive's object tree (data.pkl); tensors are separate records
 
 
-def _check_state_archive(f: io.BufferedReader, name: str) -> None:
-    """torch.save's zip archive as this project's training writes it: every record stored, not
-    compressed, and the records together no larger than the file, so reading it takes no more memory
-    than the file's size (a deflated record could expand a small file into gigabytes)."""
-    size = os.fstat(f.fileno()).st_size
-    try:
-        with zipfile.ZipFile(f) as archive:
-            records = archive.infolist()
-    except (zipfile.BadZipFile, OSError) as e:
-        raise UnreadableState(f"{name} is not a torch.save archive ({e}); it is not a training state of this "
-                              "project") from None
-    for record in records:
-        if record.compress_type != zipfile.ZIP_STORED:
-            raise UnreadableState(f"{name} holds a compressed record ({record.filename}), which torch.save never "
-                                  "writes; refusing to expand it")
-        if record.filename.endswith(".pkl") and record.file_size > MAX_STATE_PICKLE_BYTES:
-            raise UnreadableState(f"{name}: its object tree {record.filename} holds {record.file_size:,} bytes, "
-                                  f"more than a training state's ({MAX_STATE_PICKLE_BYTES:,} at most)")
-    if sum(record.file_size for record in records) > size:
-        raise UnreadableState(f"{name}: its records claim more bytes than the file holds ({size:,}); the file is "
-                              "damaged")
-    f.seek(0)
-
-
 def read_state(path: Path) -> dict[str, Any]:
     """The resume state: a regular file (never a FIFO or device), a torch.save archive whose records
     fit in the file (checked first), loaded with torch's weights-only unpickler (tensors, numbers,
-    strings, dicts; no code runs). UnreadableState otherwise."""
-    path = Path(path)
+    strings, dicts; no code runs). UnreadableState otherwise (torch_utils.torch_save)."""
     try:
-        f = open_regular(path)
-    except NotARegularFile as e:
-        raise UnreadableState(str(e)) from None
-    with f:
-        _check_state_archive(f, path.name)
-        try:
-            return torch.load(f, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as e:
-            raise UnreadableState(f"{path.name} holds objects a training state never does "
-                                  f"({str(e).splitlines()[0][:200]})") from None
+        state = read_checked(path, MAX_STATE_PICKLE_BYTES)
+    except TorchSaveError as e:
+        raise UnreadableState(f"{e}; it is not a training state of this project") from None
+    if not isinstance(state, dict):
+        raise UnreadableState(f"{Path(path).name} holds a {type(state).__name__}, not a training state's dict")
+    return state
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
