@@ -218,6 +218,7 @@ class DirectionsRequest:
 
 
 PROJECTION_SPACES = ("w", "w+")
+PROJECTION_DISTANCES = ("auto", "pixels", "discriminator", "lpips")   # renderer.worker.analysis.distances
 MAX_TARGET_SIDE = 2048        # pixels of a projection target's side (models are at most 1024 px)
 
 
@@ -245,7 +246,10 @@ class ProjectionRequest:
     w_noise: float = 0.05                 # exploration noise on w early in the run, times sigma_w
     seed: int = 0
     distance: str = "auto"                # "pixels", "discriminator" (D's features + pixels: the model's
-                                          # training run must hold D), or "auto": D where there is one
+                                          # snapshot or training run must hold D), "lpips" (VGG16 + pixels:
+                                          # needs vgg_path), or "auto": lpips if vgg_path, else D, else pixels
+    vgg_path: str = ""                    # torchvision's VGG16 weights (the worker's path), for "lpips"
+    lpips_path: str = ""                  # LPIPS's linear weights for VGG (optional; the worker's path)
 
 
 @dataclass(frozen=True)
@@ -384,7 +388,8 @@ class ProjectionResult:
     distances: np.ndarray                 # float64 [steps]: the distance after each step
     psnr: float                           # dB, of `image` against `target`
     space: str                            # "w" or "w+"
-    distance: str = "pixels"              # the distance minimised: "pixels" or "discriminator"
+    distance: str = "pixels"              # the distance minimised: "pixels", "discriminator" or "lpips"
+    distance_note: str = ""               # why "auto" chose it when it fell back, or what it lacks
 
 
 @dataclass(frozen=True, eq=False)

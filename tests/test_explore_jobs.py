@@ -369,6 +369,43 @@ def test_project_command_takes_the_discriminator_distance(client, args, run_with
     assert "no training-state.pt" in capsys.readouterr().err
 
 
+def test_a_projection_on_an_official_snapshot_measures_with_its_d_read_while_frames_go_on(client, tmp_path):
+    import lzma
+
+    from tests.conftest import COMPAT_DIR
+
+    snapshot = tmp_path / "network-snapshot-000000.pkl"
+    snapshot.write_bytes(lzma.decompress((COMPAT_DIR / "ada_paper256_snapshot.pkl.xz").read_bytes()))
+    official = RenderArgs(model=str(snapshot), device="cpu", latent=((3, 1.0),))
+    image = _frame(client, official.replace(latent=((4, 1.0),))).image
+    target = ProjectionTarget(image, (0, 0, 32, 32), (32, 32), "own.png")
+    job = _run(client, ProjectionRequest(official, target, steps=4, w_noise=0.0))
+    assert job.value.distance == "discriminator" and job.value.distance_note == ""
+    assert job.value.distances[-1] < job.value.distances[0]
+
+
+def test_work_in_the_background_leaves_the_job_yielding_slices_until_it_ends():
+    import threading
+
+    from renderer.worker.job_base import Step, in_background
+
+    release = threading.Event()
+    run = in_background(lambda: (release.wait(30), 42)[1], 0, 7)
+    slices = [next(run) for _ in range(3)]            # the work is blocked: the job still hands out slices
+    assert all(isinstance(s, Step) and (s.done, s.total) == (0, 7) for s in slices)
+    release.set()
+    with pytest.raises(StopIteration) as stop:
+        while True:
+            next(run)
+    assert stop.value.value == 42
+
+    def fails():
+        raise ValueError("the file is damaged")
+    with pytest.raises(ValueError, match="the file is damaged"):
+        for _ in in_background(fails):
+            pass
+
+
 def test_exploration_requests_and_results_travel_over_the_remote_link(client, args):
     from renderer.protocol import (DirectionsRequest, JobDone, JobProgress, JobRequest, PixelProbeRequest,
                                    RunTimeline)

@@ -13,7 +13,8 @@ import pytest
 from renderer.animation import Animation, DirectionSweep
 from renderer.directions import FILE, DirectionMove, DirectionSource
 from renderer.protocol import (ClipSpec, CompareRequest, DirectionsRequest, FrameRequest, JobRequest, Keyframe,
-                               LayerAnalysisRequest, RenderArgs, RunTimelineRequest)
+                               LayerAnalysisRequest, ProjectionRequest, ProjectionTarget, RenderArgs,
+                               RunTimelineRequest)
 from renderer.remote.served_files import ServedFiles, ServedPathError
 from renderer.remote.wfile import MAX_W_FILE_BYTES, w_file_bytes
 from renderer.remote.wfile import WFileError as SentWFileError
@@ -148,6 +149,29 @@ def test_exploration_paths_resolve_under_the_root_and_nowhere_else(tree):
     with pytest.raises(ServedPathError, match="outside"):
         moved = base.replace(directions=(DirectionMove(DirectionSource(method=FILE, path=str(outside / "d.npy")), 0, 1.0),))
         files.resolve_in(FrameRequest(1, moved))
+
+
+def test_a_projections_weights_files_are_the_servers_under_its_root(tree):
+    root, outside = tree
+    files = ServedFiles(root)
+    (root / "models" / "vgg16-397923af.pth").write_bytes(b"PK")
+    (root / "models" / "vgg.pth").write_bytes(b"PK")
+    (outside / "vgg16.pth").write_bytes(b"PK")
+    (root / "models" / "vgg-link.pth").symlink_to(outside / "vgg16.pth")
+    target = ProjectionTarget(np.zeros((4, 4, 3), np.uint8), (0, 0, 4, 4), (4, 4))
+    base = RenderArgs(model="models/a.pkl")
+    job = files.resolve_in(JobRequest(7, ProjectionRequest(base, target, distance="lpips",
+                                                           vgg_path="models/vgg16-397923af.pth",
+                                                           lpips_path="models/vgg.pth")))
+    assert job.spec.vgg_path == str(root / "models" / "vgg16-397923af.pth")
+    assert job.spec.lpips_path == str(root / "models" / "vgg.pth")
+    plain = files.resolve_in(JobRequest(7, ProjectionRequest(base, target)))
+    assert plain.spec.vgg_path == "" and plain.spec.lpips_path == ""
+    for vgg, lpips, words in (("../secret/vgg16.pth", "", "outside"), (str(outside / "vgg16.pth"), "", "outside"),
+                              ("models/vgg-link.pth", "", "symbolic link"), ("models/notes.txt", "", "not a weights file"),
+                              ("models/none.pth", "", "no such file"), ("models/vgg.pth", "../secret/vgg16.pth", "outside")):
+        with pytest.raises(ServedPathError, match=words):
+            files.resolve_in(JobRequest(7, ProjectionRequest(base, target, vgg_path=vgg, lpips_path=lpips)))
 
 
 # --- W files -------------------------------------------------------------------------------------

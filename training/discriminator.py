@@ -101,7 +101,7 @@ class Discriminator(nn.Module):
         self.init_kwargs = dict(img_resolution=img_resolution, img_channels=img_channels, channel_base=channel_base,
                                 channel_max=channel_max, mbstd_group_size=mbstd_group_size,
                                 mbstd_num_channels=mbstd_num_channels)
-        self.img_resolution = img_resolution
+        self.img_resolution, self.img_channels = img_resolution, img_channels
         self.mbstd_group_size = mbstd_group_size
         self.mbstd_num_channels = mbstd_num_channels
 

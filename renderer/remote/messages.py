@@ -192,7 +192,7 @@ MESSAGES.register(ClipSpec, out_path=PATH, keyframes=Limits(items=MAX_CLIP_FRAME
 MESSAGES.register(DirectionsRequest)
 MESSAGES.register(ProjectionTarget, pixels=Limits(array_bytes=MAX_TARGET_SIDE * MAX_TARGET_SIDE * 3, array_dims=3),
                   name=NAME)
-MESSAGES.register(ProjectionRequest, space=WORD, distance=WORD)
+MESSAGES.register(ProjectionRequest, space=WORD, distance=WORD, vgg_path=PATH, lpips_path=PATH)
 MESSAGES.register(SeedGridRequest)
 MESSAGES.register(RunTimelineRequest, run_dir=PATH)
 MESSAGES.register(CompareRequest, model_b=PATH)
@@ -210,7 +210,7 @@ MESSAGES.register(Directions, method=WORD, vectors=Limits(array_bytes=64 * 1024 
                   eigenvalues=CURVE, explained=CURVE, rows=Limits(items=4096))
 MESSAGES.register(ProjectionPreview, image=IMAGE, w=Limits(array_bytes=MAX_W_FILE_BYTES, array_dims=2), target=IMAGE)
 MESSAGES.register(ProjectionResult, w=Limits(array_bytes=MAX_W_FILE_BYTES, array_dims=2), image=IMAGE, target=IMAGE,
-                  distances=CURVE, space=WORD, distance=WORD)
+                  distances=CURVE, space=WORD, distance=WORD, distance_note=Limits(text=4096))
 MESSAGES.register(GridCell, image=IMAGE)
 MESSAGES.register(RunSnapshot, file=PATH, metrics=Limits(items=1024), image=IMAGE, error=Limits(text=4096))
 MESSAGES.register(RunTimeline, run_dir=PATH, snapshots=Limits(items=100_000))

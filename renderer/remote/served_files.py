@@ -1,7 +1,7 @@
 """The files a server serves: models under its root folder, and nothing else.
 
 Every path a GUI names (the model field, Recent, the browser, a direction file, a run directory, model
-B) is the server's, relative to the root (an absolute path is accepted only if it lies inside the root). A path that leads outside the root,
+B, a projection's VGG16 and LPIPS weights files) is the server's, relative to the root (an absolute path is accepted only if it lies inside the root). A path that leads outside the root,
 through ".." or through a symbolic link, a file that is not a model, and a folder that is not a
 training run are refused with a ServedPathError that says which.
 """
@@ -16,11 +16,12 @@ from typing import Any
 
 from renderer.conventions import SNAPSHOT_NAME
 from renderer.directions import FILE, DirectionSource
-from renderer.protocol import CompareRequest, JobRequest, RenderArgs, RunTimelineRequest
+from renderer.protocol import CompareRequest, JobRequest, ProjectionRequest, RenderArgs, RunTimelineRequest
 from renderer.remote.messages import DirectoryEntry, DirectoryListing
 from renderer.remote.walk import replace_args, replace_instances
 
 MODEL_SUFFIXES = (".pkl", ".safetensors", ".pt")
+WEIGHTS_SUFFIXES = (".pth", ".pt")
 MAX_ENTRIES = 10_000
 
 
@@ -77,10 +78,24 @@ class ServedFiles:
             raise ServedPathError(f"{user_path}: not a regular file")
         return path
 
+    def weights_file(self, user_path: str) -> Path:
+        """A projection's VGG16 or LPIPS weights file (.pth or .pt) that `user_path` names, absolute."""
+        path = self._inside(user_path, "weights file")
+        if path.suffix.lower() not in WEIGHTS_SUFFIXES:
+            raise ServedPathError(f"{user_path}: not a weights file (the server reads {', '.join(WEIGHTS_SUFFIXES)} "
+                                  "torch.save files)")
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            raise ServedPathError(f"{user_path}: no such file in the served folder {self.root}") from None
+        if not stat.S_ISREG(mode):
+            raise ServedPathError(f"{user_path}: not a regular file")
+        return path
+
     def resolve_in(self, message: Any) -> Any:
         """`message` with every path the server will open resolved (to an absolute path under the root):
-        the model of every RenderArgs, every direction file, a run over time's directory and model B of
-        an A/B comparison. ServedPathError if one is refused, or if one names a W file (a path on the
+        the model of every RenderArgs, every direction file, a run over time's directory, model B of
+        an A/B comparison and a projection's weights files. ServedPathError if one is refused, or if one names a W file (a path on the
         GUI's machine)."""
         message = replace_args(message, self._resolved)
         message = replace_instances(message, DirectionSource, self._resolved_source)
@@ -90,6 +105,10 @@ class ServedFiles:
                 spec = dataclasses.replace(spec, run_dir=str(self.run_path(spec.run_dir)))
             elif isinstance(spec, CompareRequest):
                 spec = dataclasses.replace(spec, model_b=str(self.model_path(spec.model_b)))
+            elif isinstance(spec, ProjectionRequest) and (spec.vgg_path or spec.lpips_path):
+                spec = dataclasses.replace(
+                    spec, vgg_path=str(self.weights_file(spec.vgg_path)) if spec.vgg_path else "",
+                    lpips_path=str(self.weights_file(spec.lpips_path)) if spec.lpips_path else "")
             message = message if spec is message.spec else dataclasses.replace(message, spec=spec)
         return message
 

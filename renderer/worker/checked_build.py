@@ -11,7 +11,7 @@ shape by shape with the file's tensors, and takes them in place of its random in
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
@@ -75,16 +75,22 @@ def stored_elements(tensors: Iterable[torch.Tensor]) -> int:
 def build(family: str, init_kwargs: dict, data_elements: int) -> nn.Module:
     """Our generator of `family` from `init_kwargs`, if building it allocates no more than a file
     holding `data_elements` numbers accounts for (twice that in float32, plus BUILD_SLACK)."""
+    return build_bounded(lambda: build_generator(family, init_kwargs), data_elements, f"{family} generator")
+
+
+def build_bounded(make: Callable[[], nn.Module], data_elements: int, what: str) -> nn.Module:
+    """`make()` (a network constructor), refused with TensorMismatch as soon as it allocates more
+    than a file holding `data_elements` numbers accounts for; `what` names the network in messages."""
     limit = 2 * 4 * data_elements + BUILD_SLACK
     try:
         with _AllocationLimit(limit):
-            return build_generator(family, init_kwargs)
+            return make()
     except _TooLarge:
         raise TensorMismatch(f"its constructor arguments describe a network of more than {limit / 2**20:,.0f} MB, "
                              f"but the file holds only {4 * data_elements / 2**20:,.1f} MB of tensors; the file is "
                              "damaged or crafted") from None
     except (TypeError, ValueError, KeyError, IndexError, AssertionError, RuntimeError, ArithmeticError) as e:
-        raise TensorMismatch(f"our {family} generator cannot be built from the recorded constructor arguments "
+        raise TensorMismatch(f"our {what} cannot be built from the recorded constructor arguments "
                              f"({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
 
 
@@ -102,8 +108,9 @@ def _listed(label: str, names: list[str]) -> str:
     return f"{label}: {', '.join(names[:5])}{more}"
 
 
-def fill(G: nn.Module, family: str, tensors: dict[str, torch.Tensor]) -> nn.Module:
-    """`G` (from `build`) holding exactly `tensors` (cast to its dtypes) in place of its initial ones."""
+def fill(G: nn.Module, family: str, tensors: dict[str, torch.Tensor], what: str = "generator") -> nn.Module:
+    """`G` (from `build`) holding exactly `tensors` (cast to its dtypes) in place of its initial ones;
+    `what` names the network in messages."""
     expected = G.state_dict()
     stored_filters = {n for n in expected if n in tensors and tensors[n].shape != expected[n].shape
                       and _is_stored_filter(family, n, tensors[n])}
@@ -117,7 +124,7 @@ def fill(G: nn.Module, family: str, tensors: dict[str, torch.Tensor]) -> nn.Modu
                                                            ("wrong shape", wrong_shape), ("not real numbers", wrong_type))
                 if names]
     if problems:
-        raise TensorMismatch(f"its tensors do not fit a {family} generator built from its constructor arguments "
+        raise TensorMismatch(f"its tensors do not fit a {family} {what} built from its constructor arguments "
                              f"({'; '.join(problems)}); the file is damaged or from an unsupported variant")
     with torch.no_grad():
         for name in stored_filters:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from renderer.files import write_atomic
-from renderer.worker.analysis.d_distance import DISTANCES, NoDiscriminator, choose_distance
+from renderer.worker.analysis.distances import DISTANCES, DistanceUnavailable, choose_distance
 from renderer.image_align import ImageLoadError, align_image, load_image
 from renderer.worker.analysis.image_distance import psnr
 from renderer.worker.analysis.projection import ProjectionError, ProjectionSettings, Projector
@@ -46,9 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report-every", type=int, default=0, metavar="K", help="print a progress line every K steps "
                    "(default: ten lines per run)")
     p.add_argument("--distance", choices=DISTANCES, default="auto",
-                   help="what is minimised: pixels (Laplacian pyramid L1 + SSIM), discriminator (the training run's D "
-                        "features plus the pixel terms; the run directory must hold training-state.pt), or auto "
-                        "(D where the run has one; the default)")
+                   help="what is minimised: pixels (Laplacian pyramid L1 + SSIM), discriminator (D's features plus the "
+                        "pixel terms; D comes from an official training snapshot or from this project's training run), "
+                        "lpips (LPIPS with VGG16 plus the pixel terms; needs --vgg), or auto (lpips with --vgg, else D "
+                        "where the model has one, else pixels; the default)")
+    p.add_argument("--vgg", default="", metavar="FILE",
+                   help="torchvision's VGG16 weights (vgg16-397923af.pth, e.g. from ~/.cache/torch/hub/checkpoints) for "
+                        "the LPIPS distance; read as data, never downloaded")
+    p.add_argument("--lpips", default="", metavar="FILE",
+                   help="LPIPS's linear weights for VGG (lpips/weights/v0.1/vgg.pth of the lpips package); without "
+                        "it every VGG16 channel weighs the same")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     return p
 
@@ -79,15 +86,17 @@ def project_main(argv: list[str]) -> int:
         aligned = align_image(load_image(ns.image), G.img_resolution, G.img_channels)
         settings = ProjectionSettings(steps=ns.steps, w_plus=ns.w_plus, seed=ns.seed, class_idx=ns.class_idx,
                                       w_noise_factor=ns.w_noise, optimize_noise=not ns.keep_noise)
-        make_distance, distance_kind = choose_distance(ns.distance, ns.model, G)
-        projector = Projector(G, aligned.pixels, settings, make_distance)
-    except (ModelLoadError, RenderError, ImageLoadError, ProjectionError, NoDiscriminator) as e:
+        chosen = choose_distance(ns.distance, ns.model, G, ns.vgg, ns.lpips)
+        projector = Projector(G, aligned.pixels, settings, chosen.make)
+    except (ModelLoadError, RenderError, ImageLoadError, ProjectionError, DistanceUnavailable) as e:
         return _error(str(e))
 
     left, top, right, bottom = aligned.crop_box
     width, height = aligned.source_size
     print(f"{ns.image}: {width}x{height}, crop ({left}, {top})-({right}, {bottom}) -> {G.img_resolution} px; "
-          f"{'W+' if ns.w_plus else 'W'}, {ns.steps} steps on {device_label}, {distance_kind} distance")
+          f"{'W+' if ns.w_plus else 'W'}, {ns.steps} steps on {device_label}, {chosen.kind} distance")
+    if chosen.note:
+        print(f"({chosen.note})")
     every = ns.report_every if ns.report_every > 0 else max(1, ns.steps // 10)
     start = time.perf_counter()
     while not projector.finished:

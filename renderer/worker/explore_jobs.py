@@ -1,7 +1,8 @@
 """Background jobs for exploring a model, run in slices between frames like the others
 (renderer.worker.jobs). A slice is at most:
 - directions: one batch of GANSpace's seeds mapped (SeFa and files: the whole set, one eigendecomposition);
-- projection: one optimiser step (a preview every few steps);
+- projection: one optimiser step (a preview every few steps); reading the discriminator or the VGG16
+  weights it measures with happens in a thread, the job yielding a slice every 50 ms meanwhile;
 - seed grid: one cell rendered;
 - run over time: one snapshot loaded and rendered;
 - A/B comparison: one of the two frames;
@@ -26,9 +27,9 @@ from renderer.protocol import (CompareRequest, Comparison, DirectionMove, Direct
                                ProjectionTarget, RenderArgs, RunSnapshot, RunTimeline, RunTimelineRequest,
                                SeedGridRequest)
 from renderer.worker import latent_moves
-from renderer.worker.analysis.d_distance import NoDiscriminator, choose_distance
+from renderer.worker.analysis.distances import DistanceUnavailable, choose_distance
 from renderer.worker.analysis.projection import ProjectionError, ProjectionSettings, Projector
-from renderer.worker.job_base import JobFailed, JobRun, Step, network
+from renderer.worker.job_base import JobFailed, JobRun, Step, in_background, network
 from renderer.worker.latents import LatentError
 from renderer.worker.model_cache import ModelCache
 from renderer.worker.pixel_probe import pixel_probe
@@ -107,9 +108,11 @@ def projection(spec: ProjectionRequest, models: ModelCache) -> JobRun:
         settings = ProjectionSettings(steps=spec.steps, w_plus=spec.space == "w+", seed=spec.seed,
                                       class_idx=spec.args.class_idx, w_noise_factor=spec.w_noise,
                                       optimize_noise=False)
-        make_distance, kind = choose_distance(spec.distance, spec.args.model, G)
-        projector = Projector(G, pixels, settings, make_distance)
-    except (ProjectionError, NoDiscriminator) as e:
+        # D (a snapshot read again) or VGG16 (a 528 MB file) can take seconds to read: frames go on.
+        chosen = yield from in_background(
+            lambda: choose_distance(spec.distance, spec.args.model, G, spec.vgg_path, spec.lpips_path), 0, spec.steps)
+        projector = Projector(G, pixels, settings, chosen.make)
+    except (ProjectionError, DistanceUnavailable) as e:
         raise JobFailed(f"Projection: {e}") from None
     every = max(1, int(spec.preview_every))
     target = np.ascontiguousarray(pixels if pixels.shape[2] == 3 else np.repeat(pixels, 3, 2))
@@ -126,7 +129,7 @@ def projection(spec: ProjectionRequest, models: ModelCache) -> JobRun:
     return ProjectionResult(w=projector.ws(), image=projector.preview(), target=target,
                             crop_box=spec.target.crop_box, source_size=spec.target.source_size,
                             distances=np.asarray(projector.distances, dtype=np.float64), psnr=float(projector.psnr()),
-                            space=spec.space, distance=kind)
+                            space=spec.space, distance=chosen.kind, distance_note=chosen.note)
 
 
 # --- Seed grid -----------------------------------------------------------------------------------

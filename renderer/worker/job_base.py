@@ -3,8 +3,9 @@ network a job runs on (renderer.worker.jobs and renderer.worker.explore_jobs hol
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from typing import Generator
+from typing import Callable, Generator, TypeVar
 
 import torch
 from torch import nn
@@ -27,6 +28,33 @@ class Step:
 
 
 JobRun = Generator[Step, None, object]
+T = TypeVar("T")
+WAIT_PER_SLICE = 0.05       # seconds a slice waits for work done in the background
+
+
+def in_background(work: Callable[[], T], done: int = 0, total: int = 1) -> Generator[Step, None, T]:
+    """`yield from in_background(work)`: run `work` (one long call, such as reading a large file) in a
+    thread while the job goes on yielding slices of at most WAIT_PER_SLICE, so frames are served
+    meanwhile; returns what it returned, or raises what it raised. A cancelled job leaves the thread
+    to finish on its own (its result is dropped)."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as e:  # handed to the job, which raises it in its own thread
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run, name="job-background", daemon=True)
+    thread.start()
+    while True:
+        thread.join(WAIT_PER_SLICE)
+        if not thread.is_alive():
+            break
+        yield Step(done, total)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def network(models: ModelCache, args: RenderArgs) -> tuple[nn.Module, torch.device]:

@@ -7,8 +7,9 @@ to their first HOOK_CHANNELS channels (the parity tests compare `ours[:, :C]` wi
 and, for `sg3t_small_identity`, only the tensors that differ from `sg3t_small` (`weights_from`).
 
 compat/: each official file of another project with its official images. The generator the images
-come from (G_ema, or Gs of a TensorFlow pickle) is kept byte for byte; the data of every other
-tensor in the file (G, D) is replaced by zeros of the same length, so the file keeps its exact
+come from (G_ema, or Gs of a TensorFlow pickle) is kept byte for byte, and so is D in the files of
+KEEP_DISCRIMINATOR (the projection's discriminator distance is tested on them); the data of every
+other tensor in the file (G, and D elsewhere) is replaced by zeros of the same length, so the file keeps its exact
 layout (opcodes, globals, protocol, sizes) and compresses to the size of the kept generator. The
 result is stored xz-compressed; tests decompress it to a temporary folder.
 """
@@ -34,6 +35,7 @@ from torch_utils.persistence import read_pickle  # noqa: E402
 from torch_utils.pickle_torch import declared_storage  # noqa: E402
 
 HOOK_CHANNELS = 4
+KEEP_DISCRIMINATOR = ("ada_paper256_snapshot", "ada_auto_cond3_snapshot")
 SHARED_WEIGHTS = {"sg3t_small_identity": "sg3t_small"}
 _BYTES_OPS = {"BINBYTES": 4, "SHORT_BINBYTES": 1, "BINBYTES8": 8, "BYTEARRAY8": 8}
 OUT = ROOT / "tests" / "data"
@@ -59,12 +61,16 @@ def trim_reference(src: Path) -> None:
 
 
 def _kept_data(path: Path) -> set[str]:
-    """Hashes of the raw data of the generator whose images the expected file holds."""
-    found = find_generator(read_pickle(path).content)
+    """Hashes of the raw data of the generator whose images the expected file holds (and of D for the
+    files of KEEP_DISCRIMINATOR)."""
+    content = read_pickle(path).content
+    found = find_generator(content)
     if found.kind == TENSORFLOW:
         arrays = [np.ascontiguousarray(a).tobytes() for a in variables_of(found.record).values()]
     else:
         arrays = [t.contiguous().numpy().tobytes() for t in module_tree(found.record).state_dict().values()]
+    if path.stem in KEEP_DISCRIMINATOR:
+        arrays += [t.contiguous().numpy().tobytes() for t in module_tree(content["D"]).state_dict().values()]
     return {hashlib.sha1(a).hexdigest() for a in arrays}
 
 
