@@ -62,7 +62,7 @@ SESSIONS = {
         {"wait": "frame"}, {"click": "Latent"}, {"click": "Truncation & noise"}, {"click": "Layers"},
         {"click": "Projection"}, {"set": "explore.projection.image_path", "value": "target.png"},
         {"set": "explore.projection.steps", "value": 40}, {"click": "Project##projection"},
-        {"wait": "value", "path": "explore.projection.drawn.previews", "at_least": 3, "timeout": JOB},
+        {"wait": "explore", "timeout": JOB}, {"wait": "frame"},
         *_shot("screenshot_projection")]),
     "screenshot_seed_grid": ("1920x1080", [
         {"wait": "frame"}, {"click": "Latent"}, {"click": "Truncation & noise"}, {"click": "Layers"},

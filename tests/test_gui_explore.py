@@ -115,7 +115,8 @@ def test_projection_panel_previews_and_keeps_a_w_file(explore_session):
     done = _state(tmp, "projected")
     p = done["explore"]["projection"]
     assert p["error"] is None and not p["running"] and p["crop_box"] == [8, 0, 88, 80]
-    assert p["distance"] == "pixels"                  # checkpoints/ holds no training run with D
+    assert p["distance_kind"] == "pixels"             # checkpoints/ holds no training run with D, nor is the
+    assert "not an official training snapshot" in p["distance_note"]   # demo model a snapshot holding one
     w = np.load(p["w_file"], allow_pickle=False)
     assert w.dtype == np.float32 and w.ndim == 2
     assert done["error"] is None and done["torch_imported"] is False
@@ -180,3 +181,27 @@ def test_a_saved_frames_directions_become_the_sliders():
     d = settings_from_args(args, Settings()).directions
     assert d.source == sefa and d.strengths == (-0.5, 0.0, 1.5) and d.rows == "custom" and d.custom_rows == "3, 4"
     assert settings_from_args(RenderArgs(model="m.pkl"), Settings(directions=d)).directions.strengths == (0.0,) * 3
+
+
+def test_a_projection_of_an_official_snapshot_is_kept_in_the_capture_sections_folder(xdisplay, tmp_path):
+    """The projected W goes into the folder the Capture section shows now (changed after the start; a
+    start without --capture-dir once crashed the GUI here), and the snapshot's own D measured the fit."""
+    import lzma
+
+    from tests.conftest import COMPAT_DIR
+
+    snapshot = tmp_path / "network-snapshot-000000.pkl"
+    snapshot.write_bytes(lzma.decompress((COMPAT_DIR / "ada_paper256_snapshot.pkl.xz").read_bytes()))
+    target = tmp_path / "target.png"
+    write_emoji_like(target)
+    chosen = tmp_path / "chosen"
+    steps = [{"wait": "frame"}, {"set": "capture.directory", "value": str(chosen)},
+             {"click": "Projection"}, {"set": "explore.projection.image_path", "value": str(target)},
+             {"set": "explore.projection.steps", "value": 3}, {"click": "Project##projection"},
+             {"wait": "explore", "timeout": JOB_TIMEOUT}, {"wait": "frame"}, {"frames": 2},
+             {"dump": str(tmp_path / "done.json")}, {"quit": 0}]
+    proc = run_gui([str(snapshot)], tmp_path, steps)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    p = _state(tmp_path, "done")["explore"]["projection"]
+    assert p["error"] is None and p["distance_kind"] == "discriminator" and p["distance_note"] is None
+    assert Path(p["w_file"]).parent == chosen and np.load(p["w_file"]).shape[1] == 32

@@ -479,7 +479,8 @@ def test_a_damaged_or_newer_session_is_reported_and_ignored(xdisplay, tiny_model
 
 
 EXPLORE_FIELDS = {"explore.projection.image_path": "photo-here.png", "explore.projection.space": "w+",
-                  "explore.projection.steps": 120, "explore.seed_grid.columns": 6, "explore.seed_grid.rows": 2,
+                  "explore.projection.steps": 120, "explore.projection.distance": "lpips",
+                  "explore.projection.vgg_path": "weights/vgg16-397923af.pth", "explore.seed_grid.columns": 6, "explore.seed_grid.rows": 2,
                   "explore.seed_grid.mode": "direction", "explore.run.run_dir": "runs/00003",
                   "explore.run.model_b": "other.safetensors", "explore.inspect.magnification": 20}
 
@@ -497,7 +498,8 @@ def test_the_exploration_sections_fields_survive_a_restart(xdisplay, tiny_model,
     proc = run_gui([str(tiny_model)], tmp_path, again)                  # the same config directory
     assert proc.returncode == 0, proc.stderr[-3000:]
     fresh, before, after = (_state(tmp_path, name) for name in ("fresh", "set", "again"))
-    expected = {"projection": {"image_path": "photo-here.png", "space": "w+", "steps": 120},
+    expected = {"projection": {"image_path": "photo-here.png", "space": "w+", "steps": 120, "distance": "lpips",
+                               "vgg_path": "weights/vgg16-397923af.pth", "lpips_path": ""},
                 "seed_grid": {"columns": 6, "rows": 2, "mode": "direction", "direction_index": 0, "step": 1.0},
                 "run": {"run_dir": "runs/00003", "model_b": "other.safetensors"}, "inspect": {"magnification": 20}}
     for section, values in expected.items():

@@ -190,7 +190,7 @@ class DirectionsWidget:
             vectors /= np.linalg.norm(vectors)
         else:
             vectors = d.vectors
-        directory = Path(self.viz.options.capture_dir).expanduser()
+        directory = Path(self.viz.capture.directory).expanduser()   # the Capture section's folder
         path = next_free(directory, "direction" if combined else f"directions-{d.method}", ".npy")
         try:
             directory.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from gui_utils.gl_utils import Texture
 from gui_utils.imgui_utils import button, grayed_out
 from renderer.files import write_atomic
 from renderer.image_align import ImageLoadError, projection_target
-from renderer.protocol import PROJECTION_SPACES, ProjectionPreview, ProjectionRequest, ProjectionResult, RenderArgs
+from renderer.protocol import PROJECTION_DISTANCES, PROJECTION_SPACES, ProjectionPreview, ProjectionRequest, ProjectionResult, RenderArgs
 from viz.capture_widget import next_free
 from viz.state import ProjectionState
 
@@ -36,11 +36,12 @@ class ProjectionDrawn:
     step: int = 0
     total: int = 0
     previews: int = 0
-    distance: float | None = None
+    distance: float | None = None         # the distance at the latest preview
     w_file: str | None = None
     psnr: float | None = None
     crop_box: list[int] | None = None
-    distance: str | None = None           # the distance minimised: "pixels" or "discriminator"
+    distance_kind: str | None = None      # the distance minimised: "pixels", "discriminator" or "lpips"
+    distance_note: str | None = None      # why (when "auto" fell back to pixels, or LPIPS is uncalibrated)
     error: str | None = None
 
 
@@ -60,12 +61,15 @@ class ProjectionWidget:
         self.drawn = ProjectionDrawn()
 
     def state(self) -> ProjectionState:
-        return ProjectionState(image_path=self.image_path, space=self.space, steps=int(self.steps))
+        return ProjectionState(image_path=self.image_path, space=self.space, steps=int(self.steps),
+                               distance=self.distance, vgg_path=self.vgg_path, lpips_path=self.lpips_path)
 
     def restore(self, state: ProjectionState) -> None:
         self.image_path = state.image_path
         self.space = state.space if state.space in PROJECTION_SPACES else "w"
         self.steps = int(np.clip(state.steps, 1, MAX_STEPS))
+        self.distance = state.distance if state.distance in PROJECTION_DISTANCES else "auto"
+        self.vgg_path, self.lpips_path = str(state.vgg_path), str(state.lpips_path)
 
     def reset(self) -> None:
         """The image, space and steps back to their defaults (a running projection goes on)."""
@@ -97,7 +101,8 @@ class ProjectionWidget:
             return
         self.drawn = ProjectionDrawn(running=True, total=self.steps)
         spec = ProjectionRequest(args.replace(directions=(), w_file=None), target, space=self.space,
-                                 steps=int(self.steps), preview_every=PREVIEW_EVERY)
+                                 steps=int(self.steps), preview_every=PREVIEW_EVERY, distance=self.distance,
+                                 vgg_path=self.vgg_path.strip(), lpips_path=self.lpips_path.strip())
         self.job = self.viz.client.submit(spec)
 
     def cancel(self) -> None:
@@ -133,8 +138,8 @@ class ProjectionWidget:
         """Write the W file (atomically) and show it."""
         self.result = result
         self.drawn.psnr, self.drawn.crop_box = float(result.psnr), list(result.crop_box)
-        self.drawn.distance = result.distance
-        directory = Path(self.viz.options.capture_dir).expanduser()
+        self.drawn.distance_kind, self.drawn.distance_note = result.distance, result.distance_note or None
+        directory = Path(self.viz.capture.directory).expanduser()   # the Capture section's folder
         path = next_free(directory, f"projected-{Path(self.image_path).stem or 'image'}", ".npy")
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(result.w, dtype=np.float32), allow_pickle=False)
@@ -174,9 +179,8 @@ class ProjectionWidget:
             with imgui_utils.item_width(lay.small_input_width):
                 _, steps = imgui.input_int("steps##projection", self.steps, 50, 500)
             self.steps = int(np.clip(steps, 1, MAX_STEPS))
-            imgui_utils.help_marker("W: one w for every row; W+: one per row (closer fits, less editable). Distance: "
-                                    "Laplacian-pyramid L1 + SSIM at three scales, plus the discriminator's features "
-                                    "when the model's training run directory holds D (training-state.pt). Offline.")
+            imgui_utils.help_marker("W: one w for every row; W+: one per row (closer fits, less editable).")
+            self._draw_distance()
             ready = bool(viz.model_info.family) and bool(self.image_path.strip()) and not running
             if button(START_LABEL, lay.button_width, enabled=ready):
                 viz.defer(self.start)
@@ -189,6 +193,28 @@ class ProjectionWidget:
             imgui.text_wrapped(self.drawn.error)
         self._draw_images()
         self._draw_curve()
+
+    def _draw_distance(self) -> None:
+        lay = self.viz.layout
+        with imgui_utils.item_width(lay.small_input_width * 2):
+            changed, index = imgui.combo("distance##projection", PROJECTION_DISTANCES.index(self.distance),
+                                         list(PROJECTION_DISTANCES))
+        imgui_utils.items.record("distance##projection")
+        if changed:
+            self.distance = PROJECTION_DISTANCES[index]
+        imgui_utils.help_marker("What the fit minimises, all offline. pixels: Laplacian-pyramid L1 + SSIM at three "
+                                "scales. discriminator: the pixel terms + the model's own D's features (an official "
+                                "training snapshot holds D, as does a training run of this tool). lpips: the pixel "
+                                "terms + LPIPS with VGG16 from the weights files below. auto: lpips when a VGG16 file "
+                                "is given, else D where the model has one, else pixels.")
+        if self.distance in ("auto", "lpips"):
+            where = " on the server" if self.viz.client.remote is not None else ""
+            _, self.vgg_path = imgui.input_text_with_hint(
+                "##projection vgg", f"VGG16 weights{where} (vgg16-397923af.pth)", self.vgg_path)
+            imgui_utils.items.record("##projection vgg")
+            _, self.lpips_path = imgui.input_text_with_hint(
+                "##projection lpips", f"LPIPS weights{where} (lpips .../v0.1/vgg.pth), optional", self.lpips_path)
+            imgui_utils.items.record("##projection lpips")
 
     def _draw_images(self) -> None:
         target = self.result.target if self.result is not None else self.target
@@ -211,6 +237,8 @@ class ProjectionWidget:
             left, top, right, bottom = r.crop_box
             imgui.text(f"target: crop ({left}, {top})-({right}, {bottom}) of {r.source_size[0]}x{r.source_size[1]};  "
                        f"PSNR {r.psnr:.1f} dB ({r.space.upper()}, {r.distance} distance)")
+            if r.distance_note:
+                imgui.text_wrapped(f"({r.distance_note})")
         elif self.preview is not None:
             crop = f"target: crop ({self.crop_box[0]}, {self.crop_box[1]})-({self.crop_box[2]}, {self.crop_box[3]});  " \
                 if self.crop_box else ""

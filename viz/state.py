@@ -131,6 +131,9 @@ class ProjectionState:
     image_path: str = ""            # the image to project, on the GUI's machine
     space: str = "w"                # "w" or "w+"
     steps: int = 300
+    distance: str = "auto"          # renderer.protocol.PROJECTION_DISTANCES
+    vgg_path: str = ""              # torchvision's VGG16 weights for LPIPS (the worker's machine)
+    lpips_path: str = ""            # LPIPS's linear weights (optional; the worker's machine)
 
 
 @dataclass(frozen=True)
