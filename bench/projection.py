@@ -5,10 +5,16 @@ StyleGAN3-T with random weights (the full-size hyperparameters of
     python bench/projection.py                       # both networks, W and W+
     python bench/projection.py --configs demo --steps 20
     python bench/projection.py --configs none --plot docs/projection_loss.png --plot-steps 300
+    python bench/projection.py --configs demo --distances pixels,discriminator,lpips
 
 Baseline measured in the same run: one frame of the same network (synthesis without gradients,
 as the renderer draws it); "step / frame" is how many frames' time one projection step costs
 (forward with gradients, the image distance, backward, Adam).
+
+--distances times the perceptual distances too (renderer.worker.analysis.distances): the model's
+D (an official StyleGAN2 discriminator sized for the network, channel_base 32768 and channel_max
+512 as the official configurations have it, random weights: the same cost as trained ones) and
+LPIPS with VGG16 (random weights of VGG16's shapes). Each adds its cost to the pixel distance's.
 
 --plot projects a real emoji (Noto's U+1F600, drawn as the training set draws it) into the demo
 model with the default settings but --plot-steps steps, and draws its distance curve with the
@@ -31,9 +37,14 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from bench.synthesis import _build  # noqa: E402
-from renderer.worker.analysis.figures import BACKGROUND, INK, PALETTE, Axes, font  # noqa: E402
+from renderer.conventions import SERIES_RGB as PALETTE  # noqa: E402
+from renderer.worker.analysis.figures import BACKGROUND, INK, Axes, font  # noqa: E402
 from renderer.worker.latents import mapped_ws  # noqa: E402
+from renderer.worker.analysis.d_distance import DiscriminatorDistance  # noqa: E402
+from renderer.worker.analysis.image_distance import PixelDistance  # noqa: E402
+from renderer.worker.analysis.lpips_distance import LPIPS, VGG16_CONVS, LPIPSDistance  # noqa: E402
 from renderer.worker.analysis.projection import ProjectionSettings, Projector  # noqa: E402
+from renderer.worker.networks.discriminator import Discriminator  # noqa: E402
 from renderer.worker.analysis.display import to_uint8  # noqa: E402
 from renderer.worker.models import load_generator  # noqa: E402
 from renderer.files import write_atomic  # noqa: E402
@@ -41,6 +52,7 @@ from training.dataset import Emoji, NotoSource  # noqa: E402
 
 DEMO = ROOT / "checkpoints" / "demo.safetensors"
 CONFIGS = ("demo", "sg3t_256")
+DISTANCES = ("pixels", "discriminator", "lpips")
 PLOT_EMOJI = (0x1F600,)
 
 
@@ -67,9 +79,22 @@ def frame_time(G: torch.nn.Module, repeats: int) -> float:
     return min(times[1:])
 
 
-def step_rate(G: torch.nn.Module, w_plus: bool, steps: int) -> float:
+def distance_factory(kind: str, G: torch.nn.Module):
+    """target -> distance, as distances.choose_distance would make it, with random weights."""
+    if kind == "pixels":
+        return PixelDistance
+    torch.manual_seed(0)
+    if kind == "discriminator":
+        D = Discriminator(0, int(G.img_resolution), int(G.img_channels)).eval().requires_grad_(False)
+        return lambda target: DiscriminatorDistance(D, target)
+    convs = [(torch.randn(cout, cin, 3, 3) * (2 / (cin * 9)) ** 0.5, torch.zeros(cout)) for _, cin, cout in VGG16_CONVS]
+    net = LPIPS(convs, None)
+    return lambda target: LPIPSDistance(net, target)
+
+
+def step_rate(G: torch.nn.Module, w_plus: bool, steps: int, distance: str = "pixels") -> float:
     settings = ProjectionSettings(steps=steps + 1, w_plus=w_plus, w_std_samples=1000)
-    projector = Projector(G, own_frame(G, 1), settings)
+    projector = Projector(G, own_frame(G, 1), settings, distance_factory(distance, G))
     projector.step(1)  # warm-up
     start = time.perf_counter()
     projector.step(steps)
@@ -126,6 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma list of {', '.join(CONFIGS)} (or none)")
     parser.add_argument("--steps", type=int, default=0, help="timed steps per case (default: 20 demo, 3 at 256 px)")
+    parser.add_argument("--distances", default="pixels", help=f"comma list of {', '.join(DISTANCES)} (default pixels)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--plot", type=Path, default=None, help="also write the emoji projection's loss curve here")
     parser.add_argument("--plot-steps", type=int, default=300)
@@ -135,11 +161,13 @@ def main() -> None:
     for config in [c for c in args.configs.split(",") if c and c != "none"]:
         G = network(config)
         steps = args.steps or (20 if config == "demo" else 3)
-        for w_plus in (False, True):
-            frame = frame_time(G, repeats=3 if config == "demo" else 1)
-            rate = step_rate(G, w_plus, steps)
-            print(f"{config:<9} {'W+' if w_plus else 'W ':<3} {rate:6.2f} steps/s  ({1000 / rate:7.0f} ms/step; "
-                  f"frame {frame * 1000:6.0f} ms; step / frame {1 / rate / frame:4.1f})", flush=True)
+        for distance in [d for d in args.distances.split(",") if d]:
+            for w_plus in (False, True):
+                frame = frame_time(G, repeats=3 if config == "demo" else 1)
+                rate = step_rate(G, w_plus, steps, distance)
+                print(f"{config:<9} {'W+' if w_plus else 'W ':<3} {distance:<13} {rate:6.2f} steps/s  "
+                      f"({1000 / rate:7.0f} ms/step; frame {frame * 1000:6.0f} ms; step / frame {1 / rate / frame:4.1f})",
+                      flush=True)
     if args.plot is not None:
         plot(args.plot, args.plot_steps)
 

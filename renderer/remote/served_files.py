@@ -67,23 +67,18 @@ class ServedFiles:
 
     def direction_file(self, user_path: str) -> Path:
         """The direction file (.npy) that `user_path` names, as an absolute path."""
-        path = self._inside(user_path, "direction file")
-        if path.suffix.lower() != ".npy":
-            raise ServedPathError(f"{user_path}: not a direction file (a .npy array)")
-        try:
-            mode = path.stat().st_mode
-        except OSError:
-            raise ServedPathError(f"{user_path}: no such file in the served folder {self.root}") from None
-        if not stat.S_ISREG(mode):
-            raise ServedPathError(f"{user_path}: not a regular file")
-        return path
+        return self._data_file(user_path, "direction file", (".npy",), "not a direction file (a .npy array)")
 
     def weights_file(self, user_path: str) -> Path:
         """A projection's VGG16 or LPIPS weights file (.pth or .pt) that `user_path` names, absolute."""
-        path = self._inside(user_path, "weights file")
-        if path.suffix.lower() not in WEIGHTS_SUFFIXES:
-            raise ServedPathError(f"{user_path}: not a weights file (the server reads {', '.join(WEIGHTS_SUFFIXES)} "
-                                  "torch.save files)")
+        return self._data_file(user_path, "weights file", WEIGHTS_SUFFIXES,
+                               f"not a weights file (the server reads {', '.join(WEIGHTS_SUFFIXES)} torch.save files)")
+
+    def _data_file(self, user_path: str, what: str, suffixes: tuple[str, ...], not_it: str) -> Path:
+        """A regular file under the root with one of `suffixes`; ServedPathError saying `not_it` otherwise."""
+        path = self._inside(user_path, what)
+        if path.suffix.lower() not in suffixes:
+            raise ServedPathError(f"{user_path}: {not_it}")
         try:
             mode = path.stat().st_mode
         except OSError:
@@ -95,8 +90,8 @@ class ServedFiles:
     def resolve_in(self, message: Any) -> Any:
         """`message` with every path the server will open resolved (to an absolute path under the root):
         the model of every RenderArgs, every direction file, a run over time's directory, model B of
-        an A/B comparison and a projection's weights files. ServedPathError if one is refused, or if one names a W file (a path on the
-        GUI's machine)."""
+        an A/B comparison and a projection's weights files. ServedPathError if one is refused, or if
+        one names a W file (a path on the GUI's machine)."""
         message = replace_args(message, self._resolved)
         message = replace_instances(message, DirectionSource, self._resolved_source)
         if isinstance(message, JobRequest):

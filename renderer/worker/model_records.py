@@ -175,21 +175,23 @@ def family_of(record: ModuleRecord) -> str:
                         f"{SUPPORTED_FILES}")
 
 
-def constructor_arguments(record: ModuleRecord) -> dict[str, Any]:
-    """The generator's constructor arguments as plain data, positional ones named."""
+def constructor_arguments(record: ModuleRecord, names: tuple[str, ...] = GENERATOR_ARGS,
+                          what: str = "generator") -> dict[str, Any]:
+    """The constructor arguments of the network `record` (a generator, or `what` with the official
+    positional parameters `names`) as plain data, positional ones named."""
     args, kwargs = record.init_args, dict(record.init_kwargs)
-    if len(args) > len(GENERATOR_ARGS):
-        raise MalformedFile(f"the generator records {len(args)} positional constructor arguments; the official "
-                            f"Generator takes at most {len(GENERATOR_ARGS)}")
-    for name, value in zip(GENERATOR_ARGS, args):
+    if len(args) > len(names):
+        raise MalformedFile(f"the {what} records {len(args)} positional constructor arguments; the official "
+                            f"{record.class_name[:60]} takes at most {len(names)}")
+    for name, value in zip(names, args):
         if name in kwargs:
-            raise MalformedFile(f"the generator records {name} both by position and by name; the file is damaged")
+            raise MalformedFile(f"the {what} records {name} both by position and by name; the file is damaged")
         kwargs[name] = value
     if not kwargs:
-        raise MalformedFile("the generator does not record its constructor arguments (_init_kwargs); it was not "
+        raise MalformedFile(f"the {what} does not record its constructor arguments (_init_kwargs); it was not "
                             "written by the official training code")
     try:
         return plain_value(kwargs)
     except NotPlainData as e:
-        raise MalformedFile(f"the generator's constructor arguments are unreadable (they hold {e}); the file is "
+        raise MalformedFile(f"the {what}'s constructor arguments are unreadable (they hold {e}); the file is "
                             "damaged or crafted") from None

@@ -18,10 +18,9 @@ from renderer.worker.checked_build import build_bounded, fill, stored_elements
 from renderer.worker.generator_kwargs import (
     ACTIVATION, BOOL, FILTER, MAPPING, SIZE, BadArguments, Check, integer, number, one_of, optional,
 )
-from renderer.worker.model_records import MalformedFile, module_tree
+from renderer.worker.model_records import MalformedFile, ModuleRecord, constructor_arguments, module_tree
 from renderer.worker.networks.discriminator import ARCHITECTURES, Discriminator
 from torch_utils.persistence import PersistentObject
-from torch_utils.plain_data import NotPlainData, plain_value
 
 # The official Discriminator's parameters, in their positional order.
 DISCRIMINATOR_ARGS = ("c_dim", "img_resolution", "img_channels", "architecture", "channel_base", "channel_max",
@@ -53,21 +52,9 @@ def discriminator_record(content: Any) -> PersistentObject:
     return D
 
 
-def discriminator_arguments(args: tuple, kwargs: dict) -> dict[str, Any]:
+def discriminator_arguments(record: ModuleRecord) -> dict[str, Any]:
     """The recorded constructor arguments, positional ones named, checked, training-only ones left out."""
-    kwargs = dict(kwargs)
-    if len(args) > len(DISCRIMINATOR_ARGS):
-        raise BadArguments(f"its discriminator records {len(args)} positional arguments; the official one takes at "
-                           f"most {len(DISCRIMINATOR_ARGS)}")
-    for name, value in zip(DISCRIMINATOR_ARGS, args):
-        if name in kwargs:
-            raise BadArguments(f"its discriminator records {name} both by position and by name; the file is damaged")
-        kwargs[name] = value
-    try:
-        kwargs = plain_value(kwargs)
-    except NotPlainData as e:
-        raise BadArguments(f"its discriminator's constructor arguments are unreadable (they hold {e}); the file is "
-                           "damaged or crafted") from None
+    kwargs = constructor_arguments(record, DISCRIMINATOR_ARGS, "discriminator")
     for name in ("c_dim", "img_resolution", "img_channels"):
         if name not in kwargs:
             raise BadArguments(f"its discriminator does not record {name}; the file is damaged or incomplete")
@@ -110,7 +97,7 @@ def rebuild_discriminator(content: Any) -> nn.Module:
     """Our Discriminator holding the tensors of the snapshot's D, in eval mode without gradients.
     MalformedFile, BadArguments or TensorMismatch (each a phrase completing "<file>: ...") otherwise."""
     record = module_tree(discriminator_record(content))
-    kwargs = discriminator_arguments(record.init_args, record.init_kwargs)
+    kwargs = discriminator_arguments(record)
     tensors = record.state_dict()
     D = build_bounded(lambda: Discriminator(**kwargs), stored_elements(tensors.values()), "discriminator")
     D = fill(D, "StyleGAN2", tensors, what="discriminator")

@@ -1,5 +1,7 @@
-"""Our own generator networks. `build_generator` makes one from a family name and the official
-constructor arguments (as a pickle records them), so state-dict names and shapes match."""
+"""Our own networks: the generators, and the official discriminator (discriminator.py, rebuilt from
+training snapshots for the projection's distance). `build_generator` makes a generator from a
+family name and the official constructor arguments (as a pickle records them), so state-dict names
+and shapes match."""
 
 from __future__ import annotations
 
