@@ -415,13 +415,16 @@ def test_exploration_requests_and_results_travel_over_the_remote_link(client, ar
     requests = [DirectionsRequest(moved, DirectionSource(method=SEFA, rows=(1, 2))),
                 ProjectionRequest(moved, ProjectionTarget(np.arange(48, dtype=np.uint8).reshape(4, 4, 3), (1, 0, 5, 4),
                                                           (6, 4), "photo.png"), space="w+", steps=9, distance="pixels"),
+                ProjectionRequest(moved, ProjectionTarget(np.zeros((4, 4, 3), np.uint8), (0, 0, 4, 4), (4, 4)),
+                                  distance="lpips", vgg_path="weights/vgg16-397923af.pth", lpips_path="weights/vgg.pth"),
                 SeedGridRequest(moved, columns=2, rows=2, direction=DirectionMove(GANSPACE, 0, 1.0), step=0.5),
                 RunTimelineRequest(moved, "runs/00001"), CompareRequest(moved, "b.pkl"), PixelProbeRequest(moved, 3, 4)]
     for i, request in enumerate(requests):
         back = MESSAGES.decode(MESSAGES.encode(JobRequest(i, request))).spec
         if isinstance(request, ProjectionRequest):  # its pixels compare as arrays
-            assert np.array_equal(back.target.pixels, request.target.pixels) and back.target.name == "photo.png"
-            assert (back.target.crop_box, back.target.source_size) == ((1, 0, 5, 4), (6, 4))
+            assert np.array_equal(back.target.pixels, request.target.pixels) and back.target.name == request.target.name
+            assert (back.target.crop_box, back.target.source_size) == (request.target.crop_box,
+                                                                       request.target.source_size)
             back, request = dataclasses.replace(back, target=None), dataclasses.replace(request, target=None)
         assert back == request
     directions = _run(client, DirectionsRequest(args, GANSPACE, count=3)).value
@@ -435,3 +438,9 @@ def test_exploration_requests_and_results_travel_over_the_remote_link(client, ar
     snapshot = RunSnapshot(0, "s.pkl", 4.0, (("fid", 3.5),), None, "could not load")
     timeline = MESSAGES.decode(MESSAGES.encode(JobDone(4, value=RunTimeline("runs/1", (snapshot,))))).value
     assert timeline.snapshots[0].metrics == (("fid", 3.5),) and timeline.snapshots[0].image is None
+    result = ProjectionResult(w=np.zeros((4, 8), np.float32), image=np.zeros((4, 4, 3), np.uint8),
+                              target=np.zeros((4, 4, 3), np.uint8), crop_box=(0, 0, 4, 4), source_size=(4, 4),
+                              distances=np.ones(3), psnr=20.0, space="w", distance="pixels",
+                              distance_note="the model holds no D; so the pixel distance is used.")
+    came = MESSAGES.decode(MESSAGES.encode(JobDone(5, value=result))).value
+    assert (came.distance, came.distance_note) == ("pixels", result.distance_note)

@@ -205,3 +205,26 @@ def test_a_projection_of_an_official_snapshot_is_kept_in_the_capture_sections_fo
     p = _state(tmp_path, "done")["explore"]["projection"]
     assert p["error"] is None and p["distance_kind"] == "discriminator" and p["distance_note"] is None
     assert Path(p["w_file"]).parent == chosen and np.load(p["w_file"]).shape[1] == 32
+
+
+def test_a_projection_measured_with_lpips_from_the_files_the_user_named(xdisplay, tiny_model, tmp_path):
+    from tests.perceptual_weights import write_vgg16
+
+    vgg = write_vgg16(tmp_path / "vgg16-397923af.pth")
+    target = tmp_path / "target.png"
+    write_emoji_like(target)
+    steps = [{"wait": "frame"}, {"click": "Projection"},
+             {"set": "explore.projection.image_path", "value": str(target)},
+             {"set": "explore.projection.steps", "value": 2}, {"set": "explore.projection.distance", "value": "lpips"},
+             {"set": "explore.projection.vgg_path", "value": str(vgg)}, {"frames": 2},
+             {"click": "Project##projection"}, {"wait": "explore", "timeout": JOB_TIMEOUT}, {"wait": "frame"},
+             {"frames": 2}, {"dump": str(tmp_path / "lpips.json")},
+             {"set": "explore.projection.vgg_path", "value": str(tmp_path / "missing.pth")},
+             {"click": "Project##projection"}, {"wait": "explore", "timeout": JOB_TIMEOUT}, {"wait": "frame"},
+             {"frames": 2}, {"dump": str(tmp_path / "missing.json")}, {"quit": 0}]
+    proc = run_gui([str(tiny_model)], tmp_path, steps)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    p = _state(tmp_path, "lpips")["explore"]["projection"]
+    assert p["error"] is None and p["distance_kind"] == "lpips" and "uncalibrated" in p["distance_note"]
+    missing = _state(tmp_path, "missing")
+    assert "missing.pth: cannot be read" in missing["explore"]["projection"]["error"] and missing["error"] is None

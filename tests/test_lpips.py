@@ -24,45 +24,17 @@ from renderer.worker.analysis.lpips_distance import LPIPS, PerceptualWeightsErro
 from renderer.worker.analysis.projection import ProjectionSettings, Projector
 from renderer.worker.models import load_generator
 from tests.official_pickle import legacy_storage_blob
+from tests.perceptual_weights import VGG16_CFG, lin_state_dict, vgg16_state_dict, write_lin, write_vgg16
 from torch_utils.torch_save import TorchSaveError, read_checked
-
-# VGG16's configuration "D" (Simonyan & Zisserman 2015, Table 1): channels, "M" for a 2x2 max pool.
-VGG16_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
-LPIPS_TAPS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
-
-
-def _vgg16_state_dict(seed: int = 0) -> collections.OrderedDict:
-    """torchvision's vgg16().state_dict() names and shapes (features.{i}), random values scaled so
-    activations neither vanish nor explode; a small stand-in for the classifier."""
-    g = torch.Generator().manual_seed(seed)
-    sd = collections.OrderedDict()
-    index, cin = 0, 3
-    for item in VGG16_CFG:
-        if item == "M":
-            index += 1
-            continue
-        sd[f"features.{index}.weight"] = torch.randn(item, cin, 3, 3, generator=g) * (2 / (cin * 9)) ** 0.5
-        sd[f"features.{index}.bias"] = torch.randn(item, generator=g) * 0.01
-        index += 2                                 # the convolution and its ReLU
-        cin = item
-    sd["classifier.0.weight"] = torch.randn(8, 8, generator=g)
-    return sd
-
-
-def _lin_state_dict(seed: int = 1) -> collections.OrderedDict:
-    g = torch.Generator().manual_seed(seed)
-    return collections.OrderedDict((f"lin{k}.model.1.weight", torch.rand(1, c, 1, 1, generator=g))
-                                   for k, c in enumerate((64, 128, 256, 512, 512)))
-
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("lpips")
     files = {"vgg_legacy": folder / "vgg16-397923af.pth", "vgg_zip": folder / "vgg16-zip.pth",
              "lin": folder / "vgg.pth"}
-    torch.save(_vgg16_state_dict(), files["vgg_legacy"], _use_new_zipfile_serialization=False)
-    torch.save(_vgg16_state_dict(), files["vgg_zip"])
-    torch.save(_lin_state_dict(), files["lin"], _use_new_zipfile_serialization=False)
+    write_vgg16(files["vgg_legacy"], legacy=True)
+    write_vgg16(files["vgg_zip"], legacy=False)
+    write_lin(files["lin"])
     return files
 
 
@@ -110,9 +82,9 @@ def test_lpips_matches_the_definition(layout, weights):
     x, y = _images(2, 64, 0), _images(2, 64, 1)
     with torch.no_grad():
         ours = net(x, y)
-        expected = _direct_lpips(_vgg16_state_dict(), _lin_state_dict(), x, y)
+        expected = _direct_lpips(vgg16_state_dict(), lin_state_dict(), x, y)
         plain = LPIPS(read_vgg16(str(weights[layout])), None)(x, y)
-        expected_plain = _direct_lpips(_vgg16_state_dict(), None, x, y)
+        expected_plain = _direct_lpips(vgg16_state_dict(), None, x, y)
     assert torch.allclose(ours, expected, rtol=1e-4) and torch.allclose(plain, expected_plain, rtol=1e-4)
     assert float(net(x, x).abs().max()) < 1e-6 and torch.allclose(net(y, x), ours, rtol=1e-5)
     assert not torch.allclose(ours, plain)                      # the linear weights count
@@ -180,7 +152,7 @@ def _write(path: Path, data: bytes) -> Path:
 
 
 def test_weights_files_that_are_not_vgg16_are_refused_with_the_reason(tmp_path, weights):
-    sd = _vgg16_state_dict()
+    sd = vgg16_state_dict()
     wrong = dict(sd, **{"features.10.weight": torch.zeros(256, 128, 1, 1)})
     missing = {k: v for k, v in sd.items() if not k.startswith("features.28")}
     nan = dict(sd, **{"features.0.bias": torch.full((64,), float("nan"))})
