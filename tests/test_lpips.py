@@ -52,7 +52,7 @@ def _direct_lpips(sd: dict, lin: dict | None, x: torch.Tensor, y: torch.Tensor) 
     scale = torch.tensor([0.458, 0.448, 0.450]).reshape(1, 3, 1, 1)
 
     def taps(img):
-        h, out, index, convs_in_stage = (img - shift) / scale, [], 0, 0
+        h, out, index = (img - shift) / scale, [], 0
         for item in VGG16_CFG + ["M"]:
             if item == "M":
                 out.append(h)                      # the last ReLU of each stage: relu1_2 ... relu5_3

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import lzma
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ WITH_D = ("ada_paper256_snapshot", "ada_auto_cond3_snapshot")     # tests/data k
 
 
 @pytest.fixture(scope="module")
-def snapshots(tmp_path_factory) -> dict[str, "Path"]:
+def snapshots(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("official_d")
     out = {}
     for name in PYTORCH_SNAPSHOTS + ("tf_sg2_configf_like",):
@@ -186,7 +187,7 @@ def _micro_d(**changes) -> Discriminator:
     return D
 
 
-def _snapshot_with(tmp_path, D_record) -> "Path":
+def _snapshot_with(tmp_path, D_record) -> Path:
     from tests.hostile_corpus import micro_snapshot
 
     content = micro_snapshot()

@@ -128,7 +128,8 @@ def _check_zip(f: BinaryIO, size: int, max_pickle_bytes: int) -> None:
 def _check_legacy(f: BinaryIO, size: int) -> None:
     try:
         header = _PlainValues(f)
-        magic, _protocol, _system = header.load(), header.load(), header.load()
+        magic = header.load()
+        header.load(), header.load()                 # the protocol version and the system's sizes
         if magic != LEGACY_MAGIC:
             raise TorchSaveError("is not a torch.save file (its first value is not torch's magic number)")
         reader = _NamesOnly(f)

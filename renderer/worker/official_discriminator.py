@@ -16,7 +16,7 @@ from torch import nn
 
 from renderer.worker.checked_build import build_bounded, fill, stored_elements
 from renderer.worker.generator_kwargs import (
-    ACTIVATION, BOOL, FILTER, MAPPING, SIZE, BadArguments, Check, integer, number, one_of, optional,
+    ACTIVATION, FILTER, MAPPING, SIZE, BadArguments, Check, integer, number, one_of, optional,
 )
 from renderer.worker.model_records import MalformedFile, ModuleRecord, constructor_arguments, module_tree
 from renderer.worker.networks.discriminator import ARCHITECTURES, Discriminator
