@@ -214,6 +214,9 @@ BROKEN = {
     "a network far larger than the file": (lambda: to_persistent(_micro_d(channel_base=1 << 24, channel_max=16384)),
                                            "describe a network of more than"),
     "a tensor of the wrong shape": (_broken_shape, "wrong shape: b16.conv0.weight"),
+    "a minibatch deviation that splits no channels evenly": (
+        lambda: to_persistent(_micro_d(epilogue_kwargs=dict(mbstd_group_size=4, mbstd_num_channels=3))),
+        "mbstd_num_channels = 3 does not divide the 16 channels"),
 }
 
 

@@ -142,6 +142,9 @@ class DiscriminatorEpilogue(nn.Module):
                  architecture: str = "resnet", mbstd_group_size: int | None = 4, mbstd_num_channels: int = 1,
                  activation: str = "lrelu", conv_clamp: float | None = None) -> None:
         super().__init__()
+        if mbstd_num_channels > 0 and in_channels % mbstd_num_channels:
+            raise ValueError(f"mbstd_num_channels = {mbstd_num_channels} does not divide the {in_channels} channels "
+                             "at 4x4")
         self.cmap_dim, self.architecture = cmap_dim, architecture
         if architecture == "skip":
             self.fromrgb = Conv2dLayer(img_channels, in_channels, 1, activation=activation)
