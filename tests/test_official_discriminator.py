@@ -27,7 +27,7 @@ from training.discriminator import Discriminator as TrainingDiscriminator
 
 PYTORCH_SNAPSHOTS = ("ada_paper256_snapshot", "ada_auto_cond3_snapshot", "fun_sg3_t_snapshot", "fun_sg2_snapshot",
                      "sg3_t_protocol5", "sg3repo_sg2_resample121_snapshot")
-WITH_D = ("ada_paper256_snapshot", "ada_auto_cond3_snapshot")     # tests/data keeps D's data in these two
+WITH_D = ("ada_paper256_snapshot", "ada_auto_cond3_snapshot", "tf_sg2_configf_like")   # tests/data keeps D's data
 
 
 @pytest.fixture(scope="module")
@@ -119,16 +119,75 @@ def test_a_conditional_d_projects_onto_its_class_embedding(snapshots):
     assert not torch.allclose(per_class[0], per_class[1])
 
 
-def test_auto_chooses_the_snapshots_d_and_a_tensorflow_pickle_says_why_not(snapshots):
+def test_auto_chooses_the_files_d(snapshots):
     for name in WITH_D:
         G = load_generator(snapshots[name])
-        assert choose_distance("auto", str(snapshots[name]), G).kind == "discriminator"
-    tf = snapshots["tf_sg2_configf_like"]
-    G = load_generator(tf)
-    chosen = choose_distance("auto", str(tf), G)
-    assert chosen.kind == "pixels" and "TensorFlow pickle; its D is not converted" in chosen.note
-    with pytest.raises(NoDiscriminator, match="TensorFlow pickle"):
-        choose_distance("discriminator", str(tf), G)
+        chosen = choose_distance("auto", str(snapshots[name]), G)
+        assert (chosen.kind, chosen.note) == ("discriminator", ""), name
+
+
+def test_a_tensorflow_d_is_converted_as_the_official_conversion_maps_it(snapshots):
+    """Every variable has its place, and the layouts are right: D's first two layers computed straight
+    from the TensorFlow variables (NHWC images, [kh, kw, in, out] kernels, a cross-correlation) agree."""
+    from renderer.worker.tf_conversion import variables_of
+
+    content = read_pickle(snapshots["tf_sg2_configf_like"]).content
+    variables = variables_of(content[1])
+    D = rebuild_discriminator(content)
+    assert len(D.state_dict()) - sum(n.endswith("resample_filter") for n in D.state_dict()) == len(variables)
+    assert (D.img_resolution, D.b4.out.out_features) == (32, 1)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)       # NHWC, as TensorFlow
+
+    def lrelu(v):
+        return np.where(v > 0, v, 0.2 * v) * np.sqrt(2)
+
+    w, b = variables["32x32/FromRGB/weight"], variables["32x32/FromRGB/bias"]
+    y = lrelu(np.einsum("nhwi,io->nhwo", x, w[0, 0]) / np.sqrt(3) + b)
+    w0, b0 = variables["32x32/Conv0/weight"], variables["32x32/Conv0/bias"]
+    padded = np.pad(y, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    z = sum(np.einsum("nhwi,io->nhwo", padded[:, dy:dy + 32, dx:dx + 32], w0[dy, dx])
+            for dy in range(3) for dx in range(3))
+    z = lrelu(z / np.sqrt(32 * 9) + b0)
+    with torch.no_grad():
+        ours_y = D.b32.fromrgb(torch.from_numpy(x).permute(0, 3, 1, 2))
+        ours_z = D.b32.conv0(ours_y)
+    assert np.allclose(ours_y.permute(0, 2, 3, 1).numpy(), y, atol=1e-4)
+    assert np.allclose(ours_z.permute(0, 2, 3, 1).numpy(), z, atol=1e-4)
+
+
+def _tf_value(net):
+    from tests.official_pickle import TFNetworkValue
+
+    state = dict(net.state)
+    state["components"] = {k: _tf_value(v) for k, v in (state.get("components") or {}).items()}
+    return TFNetworkValue(state)
+
+
+TF_BROKEN = {
+    "an argument the conversion does not know": (lambda st: st["static_kwargs"].update(fmap_decay=1.0),
+                                                 "records the argument 'fmap_decay'"),
+    "a conditional D": (lambda st: st["static_kwargs"].update(label_size=3), "is conditional"),
+    "a missing variable": (lambda st: st.update(variables=[v for v in st["variables"] if v[0] != "8x8/Skip/weight"]),
+                           "lacks the variable 8x8/Skip/weight"),
+    "a variable nothing takes": (lambda st: st["variables"].append(("2x2/Extra/weight", np.zeros(3, np.float32))),
+                                 "does not place \\(2x2/Extra/weight"),
+    "another network": (lambda st: st.update(build_func_name="D_basic"), "built by 'D_basic'"),
+}
+
+
+@pytest.mark.parametrize("case", list(TF_BROKEN))
+def test_a_tensorflow_d_that_cannot_be_converted_is_named(case, snapshots, tmp_path):
+    change, expected = TF_BROKEN[case]
+    G, D, Gs = read_pickle(snapshots["tf_sg2_configf_like"]).content
+    D.state["variables"] = list(D.state["variables"])
+    D.state["static_kwargs"] = dict(D.state["static_kwargs"])
+    change(D.state)
+    path = tmp_path / "tf.pkl"
+    path.write_bytes(dumps((_tf_value(G), _tf_value(D), _tf_value(Gs)), protocol=3))
+    loaded = load_generator(path)
+    with pytest.raises(NoDiscriminator, match=expected):
+        choose_distance("discriminator", str(path), loaded)
+    assert choose_distance("auto", str(path), loaded).kind == "pixels"
 
 
 def test_the_snapshots_d_makes_a_distance_that_is_zero_at_the_target(snapshots):
@@ -172,8 +231,10 @@ def test_the_project_command_says_it_uses_the_snapshots_d(snapshots, tmp_path, c
     assert project_main([str(snapshots["ada_paper256_snapshot"]), str(image), "--out", str(out), "--steps", "2"]) == 0
     assert "discriminator distance" in capsys.readouterr().out and np.load(out).shape[1] == 32
     assert project_main([str(snapshots["tf_sg2_configf_like"]), str(image), "--out", str(out), "--steps", "1"]) == 0
-    printed = capsys.readouterr().out
-    assert "pixels distance" in printed and "its D is not converted" in printed
+    assert "discriminator distance" in capsys.readouterr().out
+    assert project_main([str(snapshots["tf_sg2_configf_like"]), str(image), "--out", str(out), "--steps", "1",
+                         "--distance", "pixels"]) == 0
+    assert "pixels distance" in capsys.readouterr().out
 
 
 # --- A D that cannot be used: the reason, and "auto" goes on with pixels ---------------------------

@@ -1,7 +1,8 @@
 """The discriminator of an official training snapshot, rebuilt from its records.
 
 A network-snapshot-NNNNNN.pkl of NVlabs/stylegan2-ada-pytorch, NVlabs/stylegan3 or
-PDillis/stylegan3-fun holds D beside G_ema: a persistent `Discriminator` record with
+PDillis/stylegan3-fun holds D beside G_ema (a legacy TensorFlow pickle holds it as the D of its
+(G, D, Gs), converted by renderer.worker.tf_conversion as the official conversion maps it): a persistent `Discriminator` record with
 DiscriminatorBlock children b{res}, an optional class `mapping` and the `b4` epilogue. It comes from
 the same restricted unpickler as the generator (torch_utils.persistence), and goes through the same
 checks: every constructor argument against a type and range, the build bounded by the tensors the
@@ -14,13 +15,14 @@ from typing import Any
 
 from torch import nn
 
+from renderer.worker import tf_conversion
 from renderer.worker.checked_build import build_bounded, fill, stored_elements
 from renderer.worker.generator_kwargs import (
     ACTIVATION, FILTER, MAPPING, SIZE, BadArguments, Check, integer, number, one_of, optional,
 )
 from renderer.worker.model_records import MalformedFile, ModuleRecord, constructor_arguments, module_tree
 from renderer.worker.networks.discriminator import ARCHITECTURES, Discriminator
-from torch_utils.persistence import PersistentObject
+from torch_utils.persistence import PersistentObject, TFNetwork
 
 # The official Discriminator's parameters, in their positional order.
 DISCRIMINATOR_ARGS = ("c_dim", "img_resolution", "img_channels", "architecture", "channel_base", "channel_max",
@@ -54,7 +56,11 @@ def discriminator_record(content: Any) -> PersistentObject:
 
 def discriminator_arguments(record: ModuleRecord) -> dict[str, Any]:
     """The recorded constructor arguments, positional ones named, checked, training-only ones left out."""
-    kwargs = constructor_arguments(record, DISCRIMINATOR_ARGS, "discriminator")
+    return checked_arguments(constructor_arguments(record, DISCRIMINATOR_ARGS, "discriminator"))
+
+
+def checked_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Official Discriminator arguments (plain data) checked value by value, training-only ones left out."""
     for name in ("c_dim", "img_resolution", "img_channels"):
         if name not in kwargs:
             raise BadArguments(f"its discriminator does not record {name}; the file is damaged or incomplete")
@@ -94,11 +100,21 @@ def _check(table: dict[str, Check], where: str, name: str, value: Any) -> None:
 
 
 def rebuild_discriminator(content: Any) -> nn.Module:
-    """Our Discriminator holding the tensors of the snapshot's D, in eval mode without gradients.
-    MalformedFile, BadArguments or TensorMismatch (each a phrase completing "<file>: ...") otherwise."""
-    record = module_tree(discriminator_record(content))
-    kwargs = discriminator_arguments(record)
-    tensors = record.state_dict()
-    D = build_bounded(lambda: Discriminator(**kwargs), stored_elements(tensors.values()), "discriminator")
+    """Our Discriminator holding the tensors of the D in a file's content (an official snapshot's D,
+    or the D of a TensorFlow (G, D, Gs) pickle, converted), in eval mode without gradients.
+    MalformedFile, BadArguments, TensorMismatch or UnsupportedTensorFlow (each a phrase completing
+    "<file>: ...") otherwise."""
+    if isinstance(content, (tuple, list)) and len(content) == 3 and all(isinstance(n, TFNetwork) for n in content):
+        kwargs, variables = tf_conversion.convert_discriminator(content[1])
+        kwargs = checked_arguments(kwargs)
+        elements = sum({id(a): a.size for a in variables.values()}.values())
+        D = build_bounded(lambda: Discriminator(**kwargs), elements, "discriminator")
+        tensors = tf_conversion.discriminator_state_dict(list(D.state_dict()), variables,
+                                                         kwargs.get("block_kwargs", {}).get("resample_filter"))
+    else:
+        record = module_tree(discriminator_record(content))
+        kwargs = discriminator_arguments(record)
+        tensors = record.state_dict()
+        D = build_bounded(lambda: Discriminator(**kwargs), stored_elements(tensors.values()), "discriminator")
     D = fill(D, "StyleGAN2", tensors, what="discriminator")
     return D.float().eval().requires_grad_(False)

@@ -1,5 +1,6 @@
 """Legacy TensorFlow StyleGAN2 / StyleGAN2-ADA generators (`dnnlib.tflib.network.Network`) as
-constructor arguments and a state dict of our StyleGAN2 network, read from their data only.
+constructor arguments and a state dict of our StyleGAN2 network, read from their data only (and,
+at the end, their discriminators as the official Discriminator's, for the projection's distance).
 
 A TensorFlow network pickles as its static constructor arguments, its variables as (name, numpy
 array) pairs, and its components (mapping, synthesis) in the same form; the TensorFlow source it
@@ -245,5 +246,104 @@ def state_dict_for(expected_names: list[str], variables: dict[str, np.ndarray],
                                         "not read either")
         tf_name, layout = found
         out[ours] = torch.from_numpy(np.array(layout(variables[tf_name]), dtype=np.float32, order="C"))
+    return out
+
+
+# --- The discriminator ----------------------------------------------------------------------------
+# The D of a (G, D, Gs) pickle, for the projection's discriminator distance. Static kwarg -> (group of
+# the official Discriminator's arguments, our name, default), as the official conversion reads them.
+_D_ARGUMENTS: dict[str, tuple[str, str, Any] | None] = {
+    "label_size": ("", "c_dim", 0),
+    "resolution": ("", "img_resolution", 1024),
+    "num_channels": ("", "img_channels", 3),
+    "architecture": ("", "architecture", "resnet"),
+    "fmap_base": ("", "channel_base", 16384),
+    "fmap_max": ("", "channel_max", 512),
+    "num_fp16_res": ("", "num_fp16_res", 0),
+    "conv_clamp": ("", "conv_clamp", None),
+    "nonlinearity": ("block_kwargs", "activation", "lrelu"),
+    "resample_kernel": ("block_kwargs", "resample_filter", DEFAULT_FILTER),
+    "mbstd_group_size": ("epilogue_kwargs", "mbstd_group_size", 4),
+    "mbstd_num_features": ("epilogue_kwargs", "mbstd_num_channels", 1),
+    "freeze_layers": None, "structure": None, "conditioning": None,   # training only
+}
+D_BUILDS = ("D_main", "D_stylegan2")
+
+# Our state-dict name (regex; groups: resolution, conv index) -> (TensorFlow name template, layout).
+_D_RULES: list[tuple[str, str, Callable]] = [
+    (r"b(\d+)\.fromrgb\.weight", "{0}x{0}/FromRGB/weight", _conv),
+    (r"b(\d+)\.fromrgb\.bias", "{0}x{0}/FromRGB/bias", _same),
+    (r"b(\d+)\.conv0\.weight", "{0}x{0}/Conv0/weight", _conv),
+    (r"b(\d+)\.conv0\.bias", "{0}x{0}/Conv0/bias", _same),
+    (r"b(\d+)\.conv1\.weight", "{0}x{0}/Conv1_down/weight", _conv),   # blur, then a strided correlation:
+    (r"b(\d+)\.conv1\.bias", "{0}x{0}/Conv1_down/bias", _same),       # no flip, unlike G's upsampling
+    (r"b(\d+)\.skip\.weight", "{0}x{0}/Skip/weight", _conv),
+    (r"b4\.conv\.weight", "4x4/Conv/weight", _conv),
+    (r"b4\.conv\.bias", "4x4/Conv/bias", _same),
+    (r"b4\.fc\.weight", "4x4/Dense0/weight", _dense),
+    (r"b4\.fc\.bias", "4x4/Dense0/bias", _same),
+    (r"b4\.out\.weight", "Output/weight", _dense),
+    (r"b4\.out\.bias", "Output/bias", _same),
+]
+
+
+def convert_discriminator(net: TFNetwork) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The official Discriminator's constructor arguments and the variables of the TensorFlow D `net`."""
+    kind = network_kind(net)
+    if kind not in D_BUILDS:
+        raise UnsupportedTensorFlow(f"its TensorFlow D is built by {kind!r}, not a StyleGAN2 discriminator "
+                                    f"({' or '.join(D_BUILDS)})")
+    version = _state(net, "D").get("version")
+    if type(version) is not int or version < 4:
+        raise UnsupportedTensorFlow("its TensorFlow D is of a version older than StyleGAN2's (4)")
+    try:
+        static = plain_value(_state(net, "D").get("static_kwargs") or {})
+    except NotPlainData as e:
+        raise BadArguments(f"the TensorFlow discriminator's arguments are unreadable (they hold {e})") from None
+    if not isinstance(static, dict):
+        raise BadArguments("the TensorFlow discriminator's arguments are not a set of named arguments")
+    unknown = sorted(set(static) - set(_D_ARGUMENTS))
+    if unknown:
+        raise BadArguments(f"its TensorFlow discriminator records the argument {unknown[0]!r}, which the official "
+                           "conversion of TensorFlow StyleGAN2 discriminators does not know")
+    kwargs: dict[str, Any] = {"block_kwargs": {}, "epilogue_kwargs": {}}
+    for tf_name, rule in _D_ARGUMENTS.items():
+        if rule is None:
+            continue
+        group, name, default = rule
+        (kwargs[group] if group else kwargs)[name] = static.get(tf_name, default)
+    if kwargs["c_dim"]:
+        raise UnsupportedTensorFlow("its TensorFlow discriminator is conditional (label_size "
+                                    f"{kwargs['c_dim']!r}); only unconditional ones are converted")
+    if isinstance(kwargs["channel_base"], int) and not isinstance(kwargs["channel_base"], bool):
+        kwargs["channel_base"] *= 2   # as for G: TensorFlow's fmap_base counts channels at 2x2
+    return kwargs, variables_of(net)
+
+
+def discriminator_state_dict(expected_names: list[str], variables: dict[str, np.ndarray],
+                             resample_filter: Any) -> dict[str, torch.Tensor]:
+    """Our Discriminator's tensors named `expected_names`, from the TensorFlow D's variables; every
+    variable must be used."""
+    out: dict[str, torch.Tensor] = {}
+    used: set[str] = set()
+    for ours in expected_names:
+        if ours.endswith("resample_filter"):
+            out[ours] = setup_filter(resample_filter if resample_filter is not None else DEFAULT_FILTER)
+            continue
+        tf_name = layout = None
+        for pattern, template, rule_layout in _D_RULES:
+            match = re.fullmatch(pattern, ours)
+            if match:
+                tf_name, layout = template.format(*match.groups()), rule_layout
+                break
+        if tf_name is None or tf_name not in variables:
+            raise UnsupportedTensorFlow(f"its TensorFlow discriminator lacks the variable {tf_name or ours} that "
+                                        f"{ours} is made from; the file is damaged or from another variant")
+        used.add(tf_name)
+        out[ours] = torch.from_numpy(np.array(layout(variables[tf_name]), dtype=np.float32, order="C"))
+    left = sorted(set(variables) - used)
+    if left:
+        raise UnsupportedTensorFlow(f"its TensorFlow discriminator has variables this conversion does not place "
+                                    f"({', '.join(left[:3])}{' ...' if len(left) > 3 else ''})")
     return out
 

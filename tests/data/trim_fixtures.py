@@ -35,7 +35,7 @@ from torch_utils.persistence import read_pickle  # noqa: E402
 from torch_utils.pickle_torch import declared_storage  # noqa: E402
 
 HOOK_CHANNELS = 4
-KEEP_DISCRIMINATOR = ("ada_paper256_snapshot", "ada_auto_cond3_snapshot")
+KEEP_DISCRIMINATOR = ("ada_paper256_snapshot", "ada_auto_cond3_snapshot", "tf_sg2_configf_like")
 SHARED_WEIGHTS = {"sg3t_small_identity": "sg3t_small"}
 _BYTES_OPS = {"BINBYTES": 4, "SHORT_BINBYTES": 1, "BINBYTES8": 8, "BYTEARRAY8": 8}
 OUT = ROOT / "tests" / "data"
@@ -69,7 +69,9 @@ def _kept_data(path: Path) -> set[str]:
         arrays = [np.ascontiguousarray(a).tobytes() for a in variables_of(found.record).values()]
     else:
         arrays = [t.contiguous().numpy().tobytes() for t in module_tree(found.record).state_dict().values()]
-    if path.stem in KEEP_DISCRIMINATOR:
+    if path.stem in KEEP_DISCRIMINATOR and found.kind == TENSORFLOW:
+        arrays += [np.ascontiguousarray(a).tobytes() for a in variables_of(content[1]).values()]
+    elif path.stem in KEEP_DISCRIMINATOR:
         arrays += [t.contiguous().numpy().tobytes() for t in module_tree(content["D"]).state_dict().values()]
     return {hashlib.sha1(a).hexdigest() for a in arrays}
 

@@ -2,12 +2,13 @@
 
 Where D comes from:
 - an official training snapshot (network-snapshot-NNNNNN.pkl of stylegan2-ada-pytorch, stylegan3 or
-  stylegan3-fun) holds it beside G_ema; it is rebuilt from the same restricted unpickler as the
-  generator, with the same checks (renderer.worker.official_discriminator);
+  stylegan3-fun) holds it beside G_ema, and a legacy TensorFlow pickle as the D of (G, D, Gs); it is
+  rebuilt from the same restricted unpickler as the generator, with the same checks
+  (renderer.worker.official_discriminator; TensorFlow variables as the official conversion maps them);
 - a training run of this project keeps it in its resume state (training-state.pt beside
   config.json, read with torch's weights-only loader: tensors and plain values, nothing that runs).
-TensorFlow pickles hold a D as well, but it is not converted; bare generators and exported
-checkpoints hold none. Those use the pixel distance.
+Bare generators and exported checkpoints hold none, and conditional TensorFlow discriminators are
+not converted: those use the pixel distance.
 
 D's features are what the run learned to tell images apart by, so they make a perceptual distance
 that needs no download (the idea of LPIPS, Zhang et al. 2018, Equation 1, with D in place of an
@@ -32,8 +33,9 @@ from torch import nn
 from renderer.worker.analysis.image_distance import PixelDistance
 from renderer.worker.checked_build import TensorMismatch
 from renderer.worker.generator_kwargs import BadArguments
-from renderer.worker.model_records import SNAPSHOT, MalformedFile
+from renderer.worker.model_records import SNAPSHOT, TENSORFLOW, MalformedFile
 from renderer.worker.official_discriminator import rebuild_discriminator
+from renderer.worker.tf_conversion import UnsupportedTensorFlow
 from torch_utils.persistence import RefusedPickle, read_pickle
 from training.config import TrainConfig
 from training.discriminator import Discriminator
@@ -59,11 +61,8 @@ def load_discriminator(model_path: str, G: nn.Module) -> nn.Module:
     training run G's file lies in. NoDiscriminator (with the reason) when neither has one."""
     provenance = getattr(G, "provenance", None)
     source = getattr(G, "source_path", None)
-    if source and provenance is not None and provenance.kind == SNAPSHOT:
+    if source and provenance is not None and provenance.kind in (SNAPSHOT, TENSORFLOW):
         D = _snapshot_discriminator(Path(source))
-    elif source and provenance is not None and provenance.kind.startswith("TensorFlow"):
-        raise NoDiscriminator(f"{Path(source).name} is a TensorFlow pickle; its D is not converted (only the "
-                              "generator is), so there is no discriminator to measure with; use the pixel distance.")
     else:
         D = _run_discriminator(model_path, G)
     if int(D.img_resolution) != int(G.img_resolution) or int(D.img_channels) != int(G.img_channels):
@@ -86,7 +85,7 @@ def _snapshot_discriminator(path: Path) -> nn.Module:
     if key not in _snapshot_cache:
         try:
             D = rebuild_discriminator(read_pickle(path).content)
-        except (RefusedPickle, MalformedFile, BadArguments, TensorMismatch) as e:
+        except (RefusedPickle, MalformedFile, BadArguments, TensorMismatch, UnsupportedTensorFlow) as e:
             raise NoDiscriminator(f"The discriminator of {path.name} cannot be used: {e}; use the pixel "
                                   "distance.") from None
         except MemoryError:
