@@ -12,7 +12,8 @@ checked first, from the bytes alone:
   torch.jit.load), every record stored (torch.save never compresses), the object tree (data.pkl) at most
   `max_pickle_bytes`, the records together no larger than the file;
 - legacy: magic number, protocol and system header, then the object pickle read with a reader that
-  resolves names only (nothing is built), then the storage keys and each storage's element count and
+  resolves names only (nothing is built; globals other than torch's tensor rebuilding and
+  OrderedDict are refused), then the storage keys and each storage's element count and
   data, which must match what the pickle declared and end within the file.
 
 Anything else is a TorchSaveError naming the problem.
@@ -66,9 +67,15 @@ class _PlainValues(pickle.Unpickler):
         raise TorchSaveError(f"refers to {module}.{name} where torch.save writes plain values")
 
 
+# What torch.save's legacy layout of tensors and containers refers to; anything else is refused here.
+LEGACY_GLOBALS = frozenset({("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor"),
+                            ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter")})
+
+
 class _NamesOnly(pickle.Unpickler):
-    """Reads a legacy object pickle; storage types resolve to their names, every other global to an
-    inert placeholder, persistent ids (the storages) are collected."""
+    """Reads a legacy object pickle without building anything: storage types resolve to their names,
+    the few other globals of LEGACY_GLOBALS to an inert placeholder (any other is refused),
+    persistent ids (the storages) are collected."""
 
     def __init__(self, f: BinaryIO) -> None:
         super().__init__(f)
@@ -77,7 +84,10 @@ class _NamesOnly(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if module == "torch" and name in LEGACY_STORAGE_DTYPES:
             return name
-        return _Inert
+        if (module, name) in LEGACY_GLOBALS:
+            return _Inert
+        raise TorchSaveError(f"refers to {module[:60]}.{name[:60]}, which a file of tensors never needs (refused: "
+                             "loading it could run code)")
 
     def persistent_load(self, pid: Any) -> Any:
         if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and pid[1] in LEGACY_STORAGE_DTYPES
