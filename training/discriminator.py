@@ -116,6 +116,16 @@ class Discriminator(nn.Module):
         self.fc = FullyConnectedLayer(c4 * 4 * 4, c4, activation="lrelu")
         self.out = FullyConnectedLayer(c4, 1)
 
+    def stage_features(self, img: torch.Tensor) -> list[torch.Tensor]:
+        """What D sees at each stage: from_rgb's output, then each residual block's (the projection's
+        discriminator distance, renderer.worker.analysis.d_distance)."""
+        x = self.from_rgb(img.to(torch.float32))
+        features = [x]
+        for block in self.blocks:
+            x = block(x)
+            features.append(x)
+        return features
+
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         x = self.from_rgb(img.to(torch.float32))
         for block in self.blocks:

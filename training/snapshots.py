@@ -61,15 +61,12 @@ class UnreadableState(ValueError):
     """A training-state.pt that is not what this project's training writes; the message says why."""
 
 
-MAX_STATE_PICKLE_BYTES = 64 << 20      # the archive's object tree (data.pkl); tensors are separate records
-
-
 def read_state(path: Path) -> dict[str, Any]:
     """The resume state: a regular file (never a FIFO or device), a torch.save archive whose records
     fit in the file (checked first), loaded with torch's weights-only unpickler (tensors, numbers,
     strings, dicts; no code runs). UnreadableState otherwise (torch_utils.torch_save)."""
     try:
-        state = read_checked(path, MAX_STATE_PICKLE_BYTES)
+        state = read_checked(path)
     except TorchSaveError as e:
         raise UnreadableState(f"{e}; it is not a training state of this project") from None
     if not isinstance(state, dict):

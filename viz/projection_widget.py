@@ -16,7 +16,8 @@ from gui_utils.gl_utils import Texture
 from gui_utils.imgui_utils import button, grayed_out
 from renderer.files import write_atomic
 from renderer.image_align import ImageLoadError, projection_target
-from renderer.protocol import PROJECTION_DISTANCES, PROJECTION_SPACES, ProjectionPreview, ProjectionRequest, ProjectionResult, RenderArgs
+from renderer.protocol import (PROJECTION_DISTANCES, PROJECTION_SPACES, ProjectionPreview, ProjectionRequest,
+                               ProjectionResult, RenderArgs)
 from viz.capture_widget import next_free
 from viz.state import ProjectionState
 
@@ -69,7 +70,7 @@ class ProjectionWidget:
         self.space = state.space if state.space in PROJECTION_SPACES else "w"
         self.steps = int(np.clip(state.steps, 1, MAX_STEPS))
         self.distance = state.distance if state.distance in PROJECTION_DISTANCES else "auto"
-        self.vgg_path, self.lpips_path = str(state.vgg_path), str(state.lpips_path)
+        self.vgg_path, self.lpips_path = state.vgg_path, state.lpips_path
 
     def reset(self) -> None:
         """The image, space and steps back to their defaults (a running projection goes on)."""
@@ -165,9 +166,9 @@ class ProjectionWidget:
         viz, lay = self.viz, self.viz.layout
         running = self.job is not None
         with grayed_out(running):
-            _, self.image_path = imgui.input_text_with_hint("##projection image", "image to project (or drop one)",
+            _, self.image_path = imgui.input_text_with_hint("image##projection image", "to project (or drop one)",
                                                             self.image_path)
-            imgui_utils.items.record("##projection image")
+            imgui_utils.items.record("image##projection image")
             spaces = list(PROJECTION_SPACES)
             for i, space in enumerate(spaces):
                 if i:
@@ -209,12 +210,13 @@ class ProjectionWidget:
                                 "is given, else D where the model has one, else pixels.")
         if self.distance in ("auto", "lpips"):
             where = " on the server" if self.viz.client.remote is not None else ""
+            # Labelled: once a path is typed, the hint that says which file it is has gone.
             _, self.vgg_path = imgui.input_text_with_hint(
-                "##projection vgg", f"VGG16 weights{where} (vgg16-397923af.pth)", self.vgg_path)
-            imgui_utils.items.record("##projection vgg")
+                "VGG16##projection vgg", f"torchvision's vgg16-397923af.pth{where}", self.vgg_path)
+            imgui_utils.items.record("VGG16##projection vgg")
             _, self.lpips_path = imgui.input_text_with_hint(
-                "##projection lpips", f"LPIPS weights{where} (lpips .../v0.1/vgg.pth), optional", self.lpips_path)
-            imgui_utils.items.record("##projection lpips")
+                "LPIPS##projection lpips", f"lpips .../v0.1/vgg.pth{where} (optional)", self.lpips_path)
+            imgui_utils.items.record("LPIPS##projection lpips")
 
     def _draw_images(self) -> None:
         target = self.result.target if self.result is not None else self.target

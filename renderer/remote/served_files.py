@@ -1,9 +1,10 @@
 """The files a server serves: models under its root folder, and nothing else.
 
 Every path a GUI names (the model field, Recent, the browser, a direction file, a run directory, model
-B, a projection's VGG16 and LPIPS weights files) is the server's, relative to the root (an absolute path is accepted only if it lies inside the root). A path that leads outside the root,
-through ".." or through a symbolic link, a file that is not a model, and a folder that is not a
-training run are refused with a ServedPathError that says which.
+B, a projection's VGG16 and LPIPS weights files) is the server's, relative to the root (an absolute
+path is accepted only if it lies inside the root). A path that leads outside the root, through ".."
+or through a symbolic link, a file that is not a model, and a folder that is not a training run are
+refused with a ServedPathError that says which.
 """
 
 from __future__ import annotations

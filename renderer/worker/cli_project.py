@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from renderer.files import write_atomic
-from renderer.worker.analysis.distances import DISTANCES, DistanceUnavailable, choose_distance
+from renderer.protocol import PROJECTION_DISTANCES
+from renderer.worker.analysis.distances import DistanceUnavailable, choose_distance
 from renderer.image_align import ImageLoadError, align_image, load_image
 from renderer.worker.analysis.image_distance import psnr
 from renderer.worker.analysis.projection import ProjectionError, ProjectionSettings, Projector
@@ -45,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
                         "alone reproduces the result")
     p.add_argument("--report-every", type=int, default=0, metavar="K", help="print a progress line every K steps "
                    "(default: ten lines per run)")
-    p.add_argument("--distance", choices=DISTANCES, default="auto",
+    p.add_argument("--distance", choices=PROJECTION_DISTANCES, default="auto",
                    help="what is minimised: pixels (Laplacian pyramid L1 + SSIM), discriminator (D's features plus the "
                         "pixel terms; D comes from an official training snapshot or from this project's training run), "
                         "lpips (LPIPS with VGG16 plus the pixel terms; needs --vgg), or auto (lpips with --vgg, else D "

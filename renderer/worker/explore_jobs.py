@@ -84,9 +84,9 @@ def checked_target(target: ProjectionTarget, resolution: int, channels: int) -> 
     pixels = target.pixels
     if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8:
         kind = pixels.dtype if isinstance(pixels, np.ndarray) else type(pixels).__name__
-        raise JobFailed(f"Projection: the image arrived as {kind} values, not 8-bit pixels; open it again.")
+        raise JobFailed(f"The image arrived as {kind} values, not 8-bit pixels; open it again.")
     if pixels.shape != (resolution, resolution, channels):
-        raise JobFailed(f"Projection: the image was aligned to {' x '.join(map(str, pixels.shape))} pixels, this "
+        raise JobFailed(f"The image was aligned to {' x '.join(map(str, pixels.shape))} pixels, this "
                         f"model takes {resolution} x {resolution} x {channels}; press Project again (a model of "
                         "another resolution may have been opened meanwhile).")
     return pixels
@@ -113,7 +113,7 @@ def projection(spec: ProjectionRequest, models: ModelCache) -> JobRun:
             lambda: choose_distance(spec.distance, spec.args.model, G, spec.vgg_path, spec.lpips_path), 0, spec.steps)
         projector = Projector(G, pixels, settings, chosen.make)
     except (ProjectionError, DistanceUnavailable) as e:
-        raise JobFailed(f"Projection: {e}") from None
+        raise JobFailed(str(e)) from None
     every = max(1, int(spec.preview_every))
     target = np.ascontiguousarray(pixels if pixels.shape[2] == 3 else np.repeat(pixels, 3, 2))
     first = True

@@ -70,26 +70,32 @@ def network_kind(net: TFNetwork) -> str:
     return name if isinstance(name, str) and len(name) < 100 else "unknown"
 
 
-def _arguments(state: dict) -> dict[str, Any]:
-    """Our StyleGAN2 constructor arguments from the TensorFlow static kwargs."""
+def _static_arguments(state: dict, table: dict[str, tuple[str, str, Any] | None], what: str,
+                      supported: str = "") -> dict[str, dict[str, Any]]:
+    """The TensorFlow static kwargs renamed by `table` (TensorFlow name -> (group, our name, default);
+    None: not needed), as {group: {our name: value}}; BadArguments naming an argument `table` lacks."""
     try:
         static = plain_value(state.get("static_kwargs") or {})
     except NotPlainData as e:
-        raise BadArguments(f"the TensorFlow generator's arguments are unreadable (they hold {e})") from None
+        raise BadArguments(f"the TensorFlow {what}'s arguments are unreadable (they hold {e})") from None
     if not isinstance(static, dict):
-        raise BadArguments("the TensorFlow generator's arguments are not a set of named arguments")
-    kwargs: dict[str, Any] = {}
-    mapping: dict[str, Any] = {}
-    for tf_name, rule in _ARGUMENTS.items():
-        if rule is None:
-            continue
-        where, name, default = rule
-        (mapping if where == "mapping" else kwargs)[name] = static.get(tf_name, default)
-    unknown = sorted(set(static) - set(_ARGUMENTS))
+        raise BadArguments(f"the TensorFlow {what}'s arguments are not a set of named arguments")
+    unknown = sorted(set(static) - set(table))
     if unknown:
-        raise BadArguments(f"its TensorFlow generator records the argument {unknown[0]!r}, which the official "
-                           f"conversion of TensorFlow StyleGAN2 generators does not know; this tool reads "
-                           f"{SUPPORTED_FILES}")
+        raise BadArguments(f"its TensorFlow {what} records the argument {unknown[0]!r}, which the official "
+                           f"conversion of TensorFlow StyleGAN2 {what}s does not know{supported}")
+    groups: dict[str, dict[str, Any]] = {}
+    for tf_name, rule in table.items():
+        if rule is not None:
+            group, name, default = rule
+            groups.setdefault(group, {})[name] = static.get(tf_name, default)
+    return groups
+
+
+def _arguments(state: dict) -> dict[str, Any]:
+    """Our StyleGAN2 constructor arguments from the TensorFlow static kwargs."""
+    groups = _static_arguments(state, _ARGUMENTS, "generator", f"; this tool reads {SUPPORTED_FILES}")
+    kwargs, mapping = groups[""], groups["mapping"]
     if mapping["w_avg_beta"] is None:  # as the official conversion reads "no average"
         mapping["w_avg_beta"] = 1.0
     if isinstance(kwargs["channel_base"], int) and not isinstance(kwargs["channel_base"], bool):
@@ -296,22 +302,8 @@ def convert_discriminator(net: TFNetwork) -> tuple[dict[str, Any], dict[str, np.
     version = _state(net, "D").get("version")
     if type(version) is not int or version < 4:
         raise UnsupportedTensorFlow("its TensorFlow D is of a version older than StyleGAN2's (4)")
-    try:
-        static = plain_value(_state(net, "D").get("static_kwargs") or {})
-    except NotPlainData as e:
-        raise BadArguments(f"the TensorFlow discriminator's arguments are unreadable (they hold {e})") from None
-    if not isinstance(static, dict):
-        raise BadArguments("the TensorFlow discriminator's arguments are not a set of named arguments")
-    unknown = sorted(set(static) - set(_D_ARGUMENTS))
-    if unknown:
-        raise BadArguments(f"its TensorFlow discriminator records the argument {unknown[0]!r}, which the official "
-                           "conversion of TensorFlow StyleGAN2 discriminators does not know")
-    kwargs: dict[str, Any] = {"block_kwargs": {}, "epilogue_kwargs": {}}
-    for tf_name, rule in _D_ARGUMENTS.items():
-        if rule is None:
-            continue
-        group, name, default = rule
-        (kwargs[group] if group else kwargs)[name] = static.get(tf_name, default)
+    groups = _static_arguments(_state(net, "D"), _D_ARGUMENTS, "discriminator")
+    kwargs = {**groups[""], "block_kwargs": groups["block_kwargs"], "epilogue_kwargs": groups["epilogue_kwargs"]}
     if kwargs["c_dim"]:
         raise UnsupportedTensorFlow("its TensorFlow discriminator is conditional (label_size "
                                     f"{kwargs['c_dim']!r}); only unconditional ones are converted")

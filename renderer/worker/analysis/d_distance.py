@@ -17,8 +17,8 @@ ImageNet network):
     d_D(x, y) = mean over D's stages l of mean over pixels of || u(f_l(x)) - u(f_l(y)) ||^2
 
 where f_l is the first stage's fromrgb output and each block's output, and u scales each pixel's
-feature vector to unit length. The distance minimised is the pixel distance (image_distance) plus d_D: the
-pixel terms hold colours and shading, which D's features are largely blind to.
+feature vector to unit length. The distance minimised is the pixel distance (image_distance) plus
+d_D: the pixel terms hold colours and shading, which D's features are largely blind to.
 """
 
 from __future__ import annotations
@@ -120,30 +120,19 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
     return x / x.square().sum(dim=1, keepdim=True).add(1e-10).sqrt()
 
 
-def stage_features(D: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
-    """f_l(images): what D sees at each stage (its from-RGB output, then each block's output)."""
-    if hasattr(D, "stage_features"):
-        return D.stage_features(images)
-    x = D.from_rgb(images.to(torch.float32))
-    features = [x]
-    for block in D.blocks:
-        x = block(x)
-        features.append(x)
-    return features
-
-
 class DiscriminatorDistance:
-    """pixel distance + d_D to a fixed target, per batch element [N] (see the module docstring)."""
+    """pixel distance + d_D to a fixed target, per batch element [N] (see the module docstring); D is
+    either discriminator, each giving its stage_features(images)."""
 
     def __init__(self, D: nn.Module, target: torch.Tensor) -> None:
         self.D = D
         self.pixels = PixelDistance(target)
         with torch.no_grad():
-            self.target_features = [_unit(f) for f in stage_features(D, target)]
+            self.target_features = [_unit(f) for f in D.stage_features(target)]
 
     def feature_distance(self, x: torch.Tensor) -> torch.Tensor:
         terms = [(_unit(f) - t).square().sum(dim=1).mean(dim=[1, 2])
-                 for f, t in zip(stage_features(self.D, x), self.target_features)]
+                 for f, t in zip(self.D.stage_features(x), self.target_features)]
         return torch.stack(terms).mean(dim=0)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

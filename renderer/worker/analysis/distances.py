@@ -17,15 +17,13 @@ from typing import Callable
 import torch
 from torch import nn
 
-from renderer.worker.analysis.d_distance import DiscriminatorDistance, DistanceUnavailable, NoDiscriminator, \
-    load_discriminator
-from renderer.worker.analysis.image_distance import PixelDistance
 from renderer.protocol import PROJECTION_DISTANCES
+from renderer.worker.analysis.d_distance import (DiscriminatorDistance, DistanceUnavailable, NoDiscriminator,
+                                                 load_discriminator)
+from renderer.worker.analysis.image_distance import PixelDistance
 from renderer.worker.analysis.lpips_distance import LPIPSDistance, PerceptualWeightsError, load_lpips
 
-DISTANCES = PROJECTION_DISTANCES
-
-__all__ = ["DISTANCES", "ChosenDistance", "DistanceUnavailable", "choose_distance"]
+__all__ = ["ChosenDistance", "DistanceUnavailable", "choose_distance"]
 
 
 @dataclass(frozen=True)
@@ -38,8 +36,8 @@ class ChosenDistance:
 def choose_distance(kind: str, model_path: str, G: nn.Module, vgg_path: str = "", lpips_path: str = "") -> ChosenDistance:
     """The distance for `kind` (see the module docstring); DistanceUnavailable when the one asked for
     cannot be used (no D, no or unreadable weights file), with the reason."""
-    if kind not in DISTANCES:
-        raise DistanceUnavailable(f"Unknown distance {kind!r}; choose {', '.join(DISTANCES)}.")
+    if kind not in PROJECTION_DISTANCES:
+        raise DistanceUnavailable(f"Unknown distance {kind!r}; choose {', '.join(PROJECTION_DISTANCES)}.")
     if lpips_path and not vgg_path:
         raise DistanceUnavailable("LPIPS weights were given without the VGG16 weights they weigh; give both files "
                                   "(or neither).")
@@ -54,9 +52,8 @@ def choose_distance(kind: str, model_path: str, G: nn.Module, vgg_path: str = ""
             net = load_lpips(vgg_path, lpips_path, device)
         except PerceptualWeightsError as e:
             raise DistanceUnavailable(f"{e}.") from None
-        label = "lpips" if lpips_path else "lpips (uncalibrated: every VGG16 channel weighs the same)"
-        return ChosenDistance(lambda target: LPIPSDistance(net, target), "lpips",
-                              "" if lpips_path else label)
+        note = "" if lpips_path else "lpips uncalibrated: without LPIPS's weights every VGG16 channel weighs the same"
+        return ChosenDistance(lambda target: LPIPSDistance(net, target), "lpips", note)
     try:
         D = load_discriminator(model_path, G)
     except NoDiscriminator as e:
